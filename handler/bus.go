@@ -1,0 +1,246 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mcpfleet/mcpfleet/state"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Topics between instances: one per instance (answers to its
+// server-to-client requests), one for all.
+const topicAll = "all"
+
+func topicInstance(id string) string { return "i." + id }
+
+// Message types on the bus.
+const (
+	msgResponse = "resp"   // a client's answer to a server-to-client request
+	msgCancel   = "cancel" // notifications/cancelled for a request
+	msgEnd      = "end"    // a session was deleted
+	msgResource = "res"    // resources/updated, for sessionless listen streams
+	msgUser     = "user"   // an application broadcast (Handler.Broadcast)
+)
+
+type busMsg struct {
+	Type  string          `json:"t"`
+	SID   string          `json:"sid,omitempty"`
+	Nonce string          `json:"n,omitempty"`
+	ID    string          `json:"id,omitempty"`
+	Msg   json.RawMessage `json:"m,omitempty"`
+	Topic string          `json:"topic,omitempty"`
+}
+
+func (h *Handler) subscribe() {
+	for _, topic := range []string{topicInstance(h.instance), topicAll} {
+		ch, stop := h.store.Subscribe(topic)
+		done := make(chan struct{})
+		h.stopSubs = append(h.stopSubs, func() { stop(); close(done) })
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case payload, ok := <-ch:
+					if !ok {
+						return
+					}
+					h.onBus(payload)
+				}
+			}
+		}()
+	}
+}
+
+func (h *Handler) publish(ctx context.Context, topic string, m busMsg) {
+	payload, err := json.Marshal(m)
+	if err != nil {
+		h.log.Error("encoding bus message", "error", err)
+		return
+	}
+	sctx, cancel := h.storeContext(ctx)
+	defer cancel()
+	if err := h.store.Publish(sctx, topic, payload); err != nil {
+		h.log.Warn("cross-instance message lost", "type", m.Type, "topic", topic, "error", err)
+	}
+}
+
+func (h *Handler) onBus(payload []byte) {
+	var m busMsg
+	if err := json.Unmarshal(payload, &m); err != nil {
+		h.log.Warn("malformed bus message", "error", err)
+		return
+	}
+	ctx := context.Background()
+	switch m.Type {
+	case msgResponse:
+		h.deliverResponse(m.SID, m.Nonce, m.ID, m.Msg)
+	case msgCancel:
+		h.mu.Lock()
+		c := h.running[runKey{sid: m.SID, id: m.ID}]
+		h.mu.Unlock()
+		if c != nil {
+			if req, err := jsonrpc.DecodeMessage(m.Msg); err == nil {
+				c.inject(req)
+			}
+		}
+	case msgEnd:
+		h.mu.Lock()
+		var victims []*conn
+		for _, c := range h.conns {
+			if c.sid == m.SID {
+				victims = append(victims, c)
+			}
+		}
+		h.mu.Unlock()
+		for _, c := range victims {
+			_ = c.Close()
+		}
+	case msgResource:
+		var p mcp.ResourceUpdatedNotificationParams
+		if json.Unmarshal(m.Msg, &p) == nil {
+			if err := h.server.ResourceUpdated(ctx, &p); err != nil {
+				h.log.Warn("local resource update", "uri", p.URI, "error", err)
+			}
+		}
+	case msgUser:
+		h.mu.Lock()
+		fns := h.bcastFns[m.Topic]
+		h.mu.Unlock()
+		for _, fn := range fns {
+			fn(ctx, m.Msg)
+		}
+	}
+}
+
+// routeResponse sends a client's answer to a server-to-client request to
+// the instance whose session asked, wherever the answer arrived.
+func (h *Handler) routeResponse(ctx context.Context, sid string, resp *jsonrpc.Response) {
+	raw, ok := resp.ID.Raw().(string)
+	inst, rest, ok2 := strings.Cut(raw, "~")
+	nonce, n, ok3 := strings.Cut(rest, "~")
+	if !ok || !ok2 || !ok3 {
+		h.log.Warn("response to an unknown request dropped", "session", sid, "id", resp.ID.Raw())
+		return
+	}
+	data, err := jsonrpc.EncodeMessage(resp)
+	if err != nil {
+		return
+	}
+	if inst == h.instance {
+		h.deliverResponse(sid, nonce, n, data)
+		return
+	}
+	h.publish(ctx, topicInstance(inst), busMsg{Type: msgResponse, SID: sid, Nonce: nonce, ID: n, Msg: data})
+}
+
+// deliverResponse hands an answer to the local connection that asked.
+func (h *Handler) deliverResponse(sid, nonce, n string, data []byte) {
+	h.mu.Lock()
+	c := h.conns[nonce]
+	h.mu.Unlock()
+	if c == nil || c.sid != sid {
+		h.log.Warn("response for a finished or foreign request dropped", "session", sid)
+		return
+	}
+	msg, err := jsonrpc.DecodeMessage(data)
+	if err != nil {
+		return
+	}
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok {
+		return
+	}
+	num, err := strconv.ParseInt(n, 10, 64)
+	if err != nil {
+		return
+	}
+	id, err := jsonrpc.MakeID(float64(num))
+	if err != nil {
+		return
+	}
+	resp.ID = id
+	c.inject(resp)
+}
+
+// broadcastCancel forwards notifications/cancelled to the instance running
+// the request ([Cancellation]).
+//
+// [Cancellation]: https://modelcontextprotocol.io/specification/2025-11-25/basic/utilities/cancellation
+func (h *Handler) broadcastCancel(ctx context.Context, sid string, req *jsonrpc.Request) {
+	var p struct {
+		RequestID any `json:"requestId"`
+	}
+	if err := json.Unmarshal(req.Params, &p); err != nil || p.RequestID == nil {
+		return
+	}
+	id, err := jsonrpc.MakeID(p.RequestID)
+	if err != nil {
+		return
+	}
+	data, err := jsonrpc.EncodeMessage(req)
+	if err != nil {
+		return
+	}
+	h.publish(ctx, topicAll, busMsg{Type: msgCancel, SID: sid, ID: idKey(id), Msg: data})
+}
+
+// ResourceUpdated notifies every session subscribed to params.URI, on every
+// instance: legacy sessions through their standalone stream (stored, so a
+// client that reconnects later still gets it) and 2026-07-28
+// subscriptions/listen streams held by any instance. Call it instead of
+// [mcp.Server.ResourceUpdated], which reaches only this process.
+func (h *Handler) ResourceUpdated(ctx context.Context, params *mcp.ResourceUpdatedNotificationParams) error {
+	p, err := json.Marshal(params)
+	if err != nil {
+		return err
+	}
+	data, err := jsonrpc.EncodeMessage(&jsonrpc.Request{Method: "notifications/resources/updated", Params: p})
+	if err != nil {
+		return err
+	}
+	sids, err := h.store.ResourceSubscribers(ctx, params.URI)
+	if err != nil {
+		return fmt.Errorf("handler: listing subscribers of %s: %w", params.URI, err)
+	}
+	var firstErr error
+	for _, sid := range sids {
+		if _, err := h.store.AppendEvents(ctx, sid, []state.Event{{Data: data}}, h.appendOptions()); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("handler: notifying session: %w", err)
+		}
+	}
+	h.publish(ctx, topicAll, busMsg{Type: msgResource, Msg: p})
+	return firstErr
+}
+
+// Broadcast runs the functions registered with [Handler.OnBroadcast] for
+// topic on every instance sharing the store, this one included, with
+// payload. Delivery is at most once. Use it for changes every instance must
+// apply, such as adding a tool (each instance's server then notifies its
+// own clients).
+func (h *Handler) Broadcast(ctx context.Context, topic string, payload []byte) error {
+	m, err := json.Marshal(busMsg{Type: msgUser, Topic: topic, Msg: payload})
+	if err != nil {
+		return err
+	}
+	sctx, cancel := h.storeContext(ctx)
+	defer cancel()
+	if err := h.store.Publish(sctx, topicAll, m); err != nil {
+		return fmt.Errorf("handler: broadcast %q: %w", topic, err)
+	}
+	return nil
+}
+
+// OnBroadcast registers fn for broadcasts on topic. Register before
+// serving; fn runs on the handler's subscription goroutine and must not
+// block for long. payload must be valid JSON (it travels as a JSON value).
+func (h *Handler) OnBroadcast(topic string, fn func(ctx context.Context, payload []byte)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bcastFns[topic] = append(h.bcastFns[topic], fn)
+}
