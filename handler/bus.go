@@ -244,3 +244,33 @@ func (h *Handler) OnBroadcast(topic string, fn func(ctx context.Context, payload
 	defer h.mu.Unlock()
 	h.bcastFns[topic] = append(h.bcastFns[topic], fn)
 }
+
+// Notify sends a notification to a legacy session from outside any request
+// (a background job finishing, say), wherever the session's client listens:
+// it is appended to the session's standalone stream in the store and
+// delivered by whichever instance holds the client's GET stream, or
+// replayed when the client reconnects. sessionID is
+// [mcp.ServerSession.ID] of a request's session. A session's ephemeral
+// [mcp.ServerSession] is closed when its request ends, so use Notify rather
+// than keeping it for later. The caller applies the session's log level to
+// notifications/message itself.
+func (h *Handler) Notify(ctx context.Context, sessionID, method string, params any) error {
+	if !validSessionID(sessionID) {
+		return fmt.Errorf("handler: notify: invalid session ID")
+	}
+	if !strings.HasPrefix(method, "notifications/") {
+		return fmt.Errorf("handler: notify: %q is not a notification method", method)
+	}
+	p, err := json.Marshal(params)
+	if err != nil {
+		return fmt.Errorf("handler: notify: %w", err)
+	}
+	data, err := jsonrpc.EncodeMessage(&jsonrpc.Request{Method: method, Params: p})
+	if err != nil {
+		return fmt.Errorf("handler: notify: %w", err)
+	}
+	if err := h.appendStandalone(ctx, sessionID, data); err != nil {
+		return fmt.Errorf("handler: notify: %w", err)
+	}
+	return nil
+}

@@ -46,7 +46,7 @@ type conn struct {
 	recMu   sync.Mutex
 	rec     *sessionRecord
 	created bool  // initialize persisted the session
-	failure error // the store failed while persisting state
+	failure error // the store failed while persisting state (under recMu)
 
 	st *stream // nil when the POST carries no calls
 }
@@ -110,14 +110,6 @@ func (c *conn) endInput() { c.eofOnce.Do(func() { close(c.eof) }) }
 func (c *conn) Close() error {
 	c.closeMu.Do(func() { close(c.closed) })
 	return nil
-}
-
-func (c *conn) failed(err error) {
-	c.recMu.Lock()
-	if c.failure == nil {
-		c.failure = err
-	}
-	c.recMu.Unlock()
 }
 
 func (c *conn) storeFailure() error {

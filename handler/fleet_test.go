@@ -73,6 +73,8 @@ func newFleet(t *testing.T, fo fleetOptions) *fleet {
 		var h *handler.Handler
 		server := newTestServer(f.probe, func(ctx context.Context, p *mcp.ResourceUpdatedNotificationParams) error {
 			return h.ResourceUpdated(ctx, p)
+		}, func(ctx context.Context, sid, method string, params any) error {
+			return h.Notify(ctx, sid, method, params)
 		})
 		var err error
 		h, err = handler.New(server, &handler.Options{
@@ -106,7 +108,7 @@ func newFleet(t *testing.T, fo fleetOptions) *fleet {
 }
 
 // newTestServer builds the MCP server every instance runs.
-func newTestServer(probe *testProbe, updated func(context.Context, *mcp.ResourceUpdatedNotificationParams) error) *mcp.Server {
+func newTestServer(probe *testProbe, updated func(context.Context, *mcp.ResourceUpdatedNotificationParams) error, notify func(ctx context.Context, sid, method string, params any) error) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "fleet-test", Version: "1.0.0"}, &mcp.ServerOptions{
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
@@ -154,10 +156,18 @@ func newTestServer(probe *testProbe, updated func(context.Context, *mcp.Resource
 		return text("done"), nil, nil
 	})
 	mcp.AddTool(s, &mcp.Tool{Name: "detach"}, func(ctx context.Context, req *mcp.CallToolRequest, in textIn) (*mcp.CallToolResult, any, error) {
-		ss := req.Session
+		// A detached context: the message goes to the standalone stream,
+		// not to this request's stream.
+		if err := req.Session.Log(context.Background(), &mcp.LoggingMessageParams{Level: "info", Data: in.Text}); err != nil {
+			return nil, nil, err
+		}
+		return text("logged"), nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "later"}, func(ctx context.Context, req *mcp.CallToolRequest, in textIn) (*mcp.CallToolResult, any, error) {
+		sid := req.Session.ID()
 		go func() {
 			time.Sleep(50 * time.Millisecond)
-			_ = ss.Log(context.Background(), &mcp.LoggingMessageParams{Level: "info", Data: in.Text})
+			_ = notify(context.Background(), sid, "notifications/message", &mcp.LoggingMessageParams{Level: "info", Data: in.Text})
 		}()
 		return text("scheduled"), nil, nil
 	})

@@ -137,8 +137,8 @@ type Handler struct {
 	sealer      *sealer
 
 	mu       sync.Mutex
-	conns    map[string]*conn    // by conn nonce: live ephemeral connections
-	running  map[runKey]*conn    // in-flight client calls, for cancellation
+	conns    map[string]*conn // by conn nonce: live ephemeral connections
+	running  map[runKey]*conn // in-flight client calls, for cancellation
 	bcastFns map[string][]func(context.Context, []byte)
 	closed   bool
 	draining chan struct{} // closed by Shutdown

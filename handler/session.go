@@ -115,7 +115,7 @@ func (c *conn) persist(ctx context.Context, method string, params mcp.Params, re
 		sctx, cancel := h.storeContext(ctx)
 		defer cancel()
 		if err := h.store.CreateSession(sctx, c.sid, rec.encode(), h.opts.SessionTTL); err != nil {
-			c.failed(err)
+			c.failure = err
 			return errStoreUnavailable(fmt.Errorf("creating session: %w", err))
 		}
 		c.created = true
@@ -143,7 +143,7 @@ func (c *conn) persist(ctx context.Context, method string, params mcp.Params, re
 		sctx, cancel := h.storeContext(ctx)
 		defer cancel()
 		if err := h.store.AddResourceSubscriber(sctx, p.URI, c.sid, subscriberTTL(h.opts.SessionTTL)); err != nil {
-			c.failed(err)
+			c.failure = err
 			return errStoreUnavailable(fmt.Errorf("subscribing: %w", err))
 		}
 		if slices.Contains(rec.Subscriptions, p.URI) {
@@ -158,7 +158,7 @@ func (c *conn) persist(ctx context.Context, method string, params mcp.Params, re
 		sctx, cancel := h.storeContext(ctx)
 		defer cancel()
 		if err := h.store.RemoveResourceSubscriber(sctx, p.URI, c.sid); err != nil {
-			c.failed(err)
+			c.failure = err
 			return errStoreUnavailable(fmt.Errorf("unsubscribing: %w", err))
 		}
 		i := slices.Index(rec.Subscriptions, p.URI)
@@ -172,7 +172,7 @@ func (c *conn) persist(ctx context.Context, method string, params mcp.Params, re
 	sctx, cancel := h.storeContext(ctx)
 	defer cancel()
 	if err := h.store.SaveSession(sctx, c.sid, rec.encode(), h.opts.SessionTTL); err != nil {
-		c.failed(err)
+		c.failure = err
 		return errStoreUnavailable(fmt.Errorf("saving session: %w", err))
 	}
 	return nil

@@ -64,6 +64,10 @@ func TestFleetSession(t *testing.T) {
 				if got := receive(t, tc.logs, "detached log"); got != "late news" {
 					t.Errorf("detached log %q", got)
 				}
+				callText(t, cs, "later", map[string]any{"text": "after the request"})
+				if got := receive(t, tc.logs, "notification after the request"); got != "after the request" {
+					t.Errorf("later log %q", got)
+				}
 				// Subscriptions: subscribe on one instance, publish from
 				// another, receive on the GET stream of a third.
 				if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://doc"}); err != nil {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/redis/go-redis/v9"
 )
+
+// changeTopic is the broadcast topic for list changes.
+const changeTopic = "everything.change"
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -55,17 +59,36 @@ func run(log *slog.Logger) error {
 		log.Info("state in memory (single process); set REDIS_URL for a fleet")
 	}
 
-	var h *handler.Handler
+	// The server and the handler refer to each other: resource updates and
+	// list changes travel between instances through the handler.
+	var (
+		h     *handler.Handler
+		apply func(change string)
+	)
 	server := everything.New(everything.Options{
 		ResourceUpdated: func(ctx context.Context, p *mcp.ResourceUpdatedNotificationParams) error {
 			return h.ResourceUpdated(ctx, p)
 		},
+		Broadcast: func(ctx context.Context, change string) error {
+			payload, err := json.Marshal(change)
+			if err != nil {
+				return err
+			}
+			return h.Broadcast(ctx, changeTopic, payload)
+		},
+		OnChange: func(fn func(string)) { apply = fn },
 	})
 	h, err := handler.New(server, &handler.Options{Store: store, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	h.OnBroadcast(changeTopic, func(_ context.Context, payload []byte) {
+		var change string
+		if err := json.Unmarshal(payload, &change); err == nil {
+			apply(change)
+		}
+	})
 
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
