@@ -226,10 +226,9 @@ func New(server *mcp.Server, opts *Options) (*Handler, error) {
 	h.sessionless = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
 		Stateless: true,
 		// Localhost protection and body limits are applied by Handler itself.
-		DisableLocalhostProtection:   true,
-		MaxRequestBodyBytes:          o.MaxBodyBytes,
-		Logger:                       h.log,
-		PropagateRequestCancellation: true,
+		DisableLocalhostProtection: true,
+		MaxRequestBodyBytes:        o.MaxBodyBytes,
+		Logger:                     h.log,
 	})
 
 	h.subscribe()
