@@ -77,9 +77,9 @@ stop_all() {
 run_suites() { # label url
   local label=$1 url=$2
   log "$label: --suite all --spec-version 2025-11-25"
-  "$CONFORMANCE" server --url "$url" --suite all --spec-version 2025-11-25 -o "$OUT/$label-2025-11-25" >"$OUT/$label-2025-11-25.txt" 2>&1 || true
+  "$CONFORMANCE" server --timeout "${CONFORMANCE_TIMEOUT_MS:-60000}" --url "$url" --suite all --spec-version 2025-11-25 -o "$OUT/$label-2025-11-25" >"$OUT/$label-2025-11-25.txt" 2>&1 || true
   log "$label: --requirements 2026-07-28"
-  "$CONFORMANCE" server --url "$url" --requirements 2026-07-28 -o "$OUT/$label-2026-07-28" >"$OUT/$label-2026-07-28.txt" 2>&1 || true
+  "$CONFORMANCE" server --timeout "${CONFORMANCE_TIMEOUT_MS:-60000}" --url "$url" --requirements 2026-07-28 -o "$OUT/$label-2026-07-28" >"$OUT/$label-2026-07-28.txt" 2>&1 || true
 }
 
 if [ "$MODE" = fleet ] || [ "$MODE" = all ]; then

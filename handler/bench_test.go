@@ -1,0 +1,174 @@
+package handler_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcpfleet/mcpfleet/handler"
+	"github.com/mcpfleet/mcpfleet/internal/redistest"
+	"github.com/mcpfleet/mcpfleet/state"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/redis/go-redis/v9"
+)
+
+// roundTrips counts Redis round trips (a command or a pipeline each); the
+// pub/sub connection is not counted.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
+}
+
+func benchServer() *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+		Text string `json:"text"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+	})
+	return s
+}
+
+// benchToolsCall measures legacy (2025-11-25) tools/call requests of one
+// initialized session through h, over real HTTP on loopback.
+func benchToolsCall(b *testing.B, h http.Handler, rt *roundTrips) {
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	client := srv.Client()
+	post := func(sid, body string) (*http.Response, error) {
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		return client.Do(req)
+	}
+	resp, err := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sid := resp.Header.Get("Mcp-Session-Id")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	resp, err = post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	if err != nil || resp.StatusCode != 202 {
+		b.Fatalf("initialized: %v", err)
+	}
+	resp.Body.Close()
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	var before int64
+	if rt != nil {
+		before = rt.n.Load()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := post(sid, call)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"hello"`) {
+			b.Fatalf("tools/call: %d %s", resp.StatusCode, body)
+		}
+	}
+	b.StopTimer()
+	if rt != nil {
+		b.ReportMetric(float64(rt.n.Load()-before)/float64(b.N), "redis-rt/op")
+	}
+}
+
+func goSDKHandler() http.Handler {
+	s := benchServer()
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+}
+
+func fleetHandler(b *testing.B, store state.Store) http.Handler {
+	h, err := handler.New(benchServer(), &handler.Options{Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	return h
+}
+
+func redisStore(b *testing.B) (state.Store, *roundTrips) {
+	srv := redistest.Start(b)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rt := &roundTrips{}
+	client.AddHook(rt)
+	store := state.NewRedis(client, state.RedisOptions{})
+	b.Cleanup(func() { store.Close(); client.Close() })
+	return store, rt
+}
+
+// BenchmarkToolsCall compares a legacy tools/call through go-sdk's own
+// in-memory stateful handler with mcpfleet's handler on the in-memory and
+// the Redis store, same process, same tool.
+func BenchmarkToolsCall(b *testing.B) {
+	b.Run("go-sdk", func(b *testing.B) { benchToolsCall(b, goSDKHandler(), nil) })
+	b.Run("mcpfleet-memory", func(b *testing.B) {
+		benchToolsCall(b, fleetHandler(b, state.NewMemory(state.MemoryOptions{})), nil)
+	})
+	b.Run("mcpfleet-redis", func(b *testing.B) {
+		store, rt := redisStore(b)
+		benchToolsCall(b, fleetHandler(b, store), rt)
+	})
+}
+
+// BenchmarkToolsCallRatio prints mcpfleet's throughput with Redis as a
+// fraction of go-sdk's own in-memory handler, measured back to back in
+// this process, and the Redis round trips per call. Target: ratio >= 0.9,
+// 1 round trip per call.
+func BenchmarkToolsCallRatio(b *testing.B) {
+	var sdk, fleet testing.BenchmarkResult
+	var rt *roundTrips
+	var store state.Store
+	store, rt = redisStore(b)
+	fh := fleetHandler(b, store)
+	// Alternate to spread machine noise over both.
+	var sdkNs, fleetNs []float64
+	var fleetRT float64
+	for range 3 {
+		sdk = testing.Benchmark(func(b *testing.B) { benchToolsCall(b, goSDKHandler(), nil) })
+		fleet = testing.Benchmark(func(b *testing.B) { benchToolsCall(b, fh, rt) })
+		sdkNs = append(sdkNs, float64(sdk.NsPerOp()))
+		fleetNs = append(fleetNs, float64(fleet.NsPerOp()))
+		fleetRT = fleet.Extra["redis-rt/op"]
+	}
+	ratio := median(sdkNs) / median(fleetNs)
+	b.ReportMetric(ratio, "throughput-ratio")
+	b.ReportMetric(fleetRT, "redis-rt/call")
+	b.ReportMetric(0, "ns/op")
+	fmt.Printf("tools/call: go-sdk %.0f ns/op, mcpfleet+redis %.0f ns/op: throughput ratio %.2f; %.2f Redis round trips per call\n",
+		median(sdkNs), median(fleetNs), ratio, fleetRT)
+	for b.Loop() {
+		time.Sleep(time.Microsecond)
+	}
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
