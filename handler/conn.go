@@ -281,11 +281,11 @@ func (s *stream) finishLocked() {
 
 // emitLocked writes one event. mu must be held.
 func (s *stream) emitLocked(data []byte, final bool) {
+	if s.attached {
+		s.startLocked() // the priming event takes the first index
+	}
 	ev := state.Event{Stream: s.id, Index: s.next, Data: data, Final: final}
 	s.next++
-	if s.attached {
-		s.startLocked()
-	}
 	if s.attached {
 		if err := writeSSE(s.w, s.rc, "message", eventID(s.id, ev.Index), "", data); err != nil {
 			s.detachLocked(0)

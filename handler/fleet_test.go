@@ -177,6 +177,10 @@ func newTestServer(probe *testProbe, updated func(context.Context, *mcp.Resource
 		time.Sleep(200 * time.Millisecond)
 		return text("resumed"), nil, nil
 	})
+	mcp.AddTool(s, &mcp.Tool{Name: "slow"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		time.Sleep(400 * time.Millisecond)
+		return text("slow done"), nil, nil
+	})
 	mcp.AddTool(s, &mcp.Tool{Name: "block"}, func(ctx context.Context, req *mcp.CallToolRequest, in textIn) (*mcp.CallToolResult, any, error) {
 		select {
 		case <-ctx.Done():

@@ -136,6 +136,8 @@ type Handler struct {
 	sessionless *mcp.StreamableHTTPHandler
 	sealer      *sealer
 
+	abandon chan struct{} // closed when Shutdown's deadline passes
+
 	mu       sync.Mutex
 	conns    map[string]*conn // by conn nonce: live ephemeral connections
 	running  map[runKey]*conn // in-flight client calls, for cancellation
@@ -166,6 +168,7 @@ func New(server *mcp.Server, opts *Options) (*Handler, error) {
 		running:  make(map[runKey]*conn),
 		bcastFns: make(map[string][]func(context.Context, []byte)),
 		draining: make(chan struct{}),
+		abandon:  make(chan struct{}),
 	}
 	if opts != nil {
 		h.opts = *opts
@@ -393,10 +396,14 @@ func isSessionless(msgs []jsonrpc.Message) bool {
 	return false
 }
 
-// Shutdown starts draining: open GET streams and detached POST streams end
-// with an SSE retry hint so clients reconnect to another instance, new
-// sessions are still accepted until the server stops listening, and
-// Shutdown waits (until ctx is done) for running requests to finish.
+// Shutdown drains the handler for a graceful stop (Cloud Run's SIGTERM, say):
+// GET streams end at once with an SSE retry hint, so clients reconnect to
+// another instance; requests in progress, tool calls included, run on and
+// Shutdown waits for them until ctx is done. Then the streams of calls still
+// running end with a retry hint too; with a shared store (Redis) their events
+// are kept, so the client resumes on another instance with Last-Event-ID.
+// Call it when the server stops accepting connections, with the grace
+// period as ctx's deadline.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	select {
@@ -411,6 +418,13 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		h.mu.Lock()
+		select {
+		case <-h.abandon:
+		default:
+			close(h.abandon)
+		}
+		h.mu.Unlock()
 		return fmt.Errorf("handler: shutdown: requests still running: %w", ctx.Err())
 	}
 }
@@ -436,10 +450,13 @@ func (h *Handler) Close() error {
 	return nil
 }
 
-// Ready reports whether the state store answers, for readiness probes.
+// Ready reports whether the state store answers, for readiness probes. The
+// error names no address or credential: it may be shown to callers; the
+// cause is logged.
 func (h *Handler) Ready(ctx context.Context) error {
 	if err := h.store.Ping(ctx); err != nil {
-		return fmt.Errorf("state store: %w", err)
+		h.log.Warn("state store not ready", "error", err)
+		return errors.New("state store unreachable")
 	}
 	return nil
 }

@@ -203,3 +203,37 @@ func TestBadInput(t *testing.T) {
 	}
 	_ = mcp.Implementation{}
 }
+
+// TestShutdownDrains: on Shutdown a running call completes on its own
+// stream, while the GET stream ends at once with a retry hint; Shutdown
+// returns when the call is done.
+func TestShutdownDrains(t *testing.T) {
+	f := newFleet(t, fleetOptions{instances: 1})
+	c := &rawClient{t: t, url: f.url}
+	c.initialize()
+	get := c.do("GET", "", map[string]string{"Content-Type": ""})
+	if get.StatusCode != 200 {
+		t.Fatalf("GET: %d", get.StatusCode)
+	}
+	post := c.do("POST", `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow","arguments":{}}}`, nil)
+	if post.StatusCode != 200 {
+		t.Fatalf("POST: %d", post.StatusCode)
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shut <- f.handlers[0].Shutdown(ctx)
+	}()
+	getEvents := readSSE(t, get.Body, nil)
+	if len(getEvents) == 0 || getEvents[len(getEvents)-1].retry == "" {
+		t.Fatalf("GET stream did not end with a retry hint: %+v", getEvents)
+	}
+	postEvents := readSSE(t, post.Body, nil)
+	if len(postEvents) == 0 || !strings.Contains(postEvents[len(postEvents)-1].data, "slow done") {
+		t.Fatalf("call did not complete on its stream: %+v", postEvents)
+	}
+	if err := receive(t, shut, "Shutdown"); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}

@@ -263,7 +263,7 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 	case <-st.detached:
 	case <-r.Context().Done():
 		st.detach(0)
-	case <-h.draining:
+	case <-h.abandon:
 		st.detach(h.opts.StreamRetry)
 	}
 }

@@ -74,6 +74,9 @@ stop_all() {
   PIDS=()
 }
 
+# Per-scenario timeout: 60 s rather than the default 30 s, because a 2-core
+# machine runs three servers, Redis and ~30 parallel scenarios at once; a
+# server that really hangs still fails.
 run_suites() { # label url
   local label=$1 url=$2
   log "$label: --suite all --spec-version 2025-11-25"

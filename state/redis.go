@@ -151,8 +151,10 @@ func (r *Redis) LoadSession(ctx context.Context, id string, ttl time.Duration) (
 	if err := errors.Join(r.check(), checkID(id), checkTTL(ttl)); err != nil {
 		return nil, err
 	}
+	// A plain pipeline (not MULTI/EXEC): the two commands need no atomicity,
+	// and this is the hot path of every session request.
 	var get *redis.StringCmd
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		get = p.GetEx(ctx, r.sessionKey(id), ttl)
 		p.PExpire(ctx, r.eventsKey(id), ttl)
 		return nil
