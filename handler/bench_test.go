@@ -14,8 +14,11 @@ import (
 	"github.com/mcpfleet/mcpfleet/handler"
 	"github.com/mcpfleet/mcpfleet/internal/redistest"
 	"github.com/mcpfleet/mcpfleet/state"
+	"github.com/mcpfleet/mcpfleet/telemetry"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/redis/go-redis/v9"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // roundTrips counts Redis round trips (a command or a pipeline each); the
@@ -171,4 +174,89 @@ func median(xs []float64) float64 {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// telemetryHandler is the fleet handler over the in-memory store wired the
+// way cmd/mcpfleet wires it: handler metrics, MCPMiddleware added after
+// handler.New, HTTPMiddleware around it.
+func telemetryHandler(b *testing.B, opts telemetry.Options) http.Handler {
+	opts.LogWriter = io.Discard
+	tel, err := telemetry.New(context.Background(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tel.Shutdown(ctx)
+	})
+	server := benchServer()
+	store := state.NewMemory(state.MemoryOptions{})
+	b.Cleanup(func() { store.Close() })
+	h, err := handler.New(server, &handler.Options{Store: store, Logger: tel.Logger(), Metrics: tel.Metrics()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	server.AddReceivingMiddleware(tel.MCPMiddleware())
+	return tel.HTTPMiddleware(h)
+}
+
+// BenchmarkToolsCallTelemetry measures a legacy tools/call over the
+// in-memory store with telemetry off (no middleware, no handler metrics),
+// disabled (OTEL_SDK_DISABLED=true: everything installed, no-op providers)
+// and sampled (every span recorded and exported to memory, the exporter
+// emptied as it fills; metrics aggregated for a manual reader), and prints
+// the throughput of disabled and sampled as fractions of off.
+func BenchmarkToolsCallTelemetry(b *testing.B) {
+	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME"} {
+		b.Setenv(k, "")
+	}
+	// ns/op of every run of each sub-benchmark (-count runs them repeatedly).
+	nsPerOp := map[string][]float64{}
+	record := func(b *testing.B, name string) {
+		if b.N > 0 {
+			nsPerOp[name] = append(nsPerOp[name], float64(b.Elapsed().Nanoseconds())/float64(b.N))
+		}
+	}
+	b.Run("off", func(b *testing.B) {
+		benchToolsCall(b, fleetHandler(b, state.NewMemory(state.MemoryOptions{})), nil)
+		record(b, "off")
+	})
+	b.Run("disabled", func(b *testing.B) {
+		b.Setenv("OTEL_SDK_DISABLED", "true")
+		benchToolsCall(b, telemetryHandler(b, telemetry.Options{ServiceName: "bench"}), nil)
+		record(b, "disabled")
+	})
+	b.Run("sampled", func(b *testing.B) {
+		b.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+		spans := tracetest.NewInMemoryExporter()
+		h := telemetryHandler(b, telemetry.Options{ServiceName: "bench", SpanExporter: spans, MetricReader: sdkmetric.NewManualReader()})
+		// Keep the exported spans from piling up over a long run.
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					spans.Reset()
+				}
+			}
+		}()
+		benchToolsCall(b, h, nil)
+		close(stop)
+		<-done
+		record(b, "sampled")
+	})
+	if len(nsPerOp["off"]) == 0 || len(nsPerOp["disabled"]) == 0 || len(nsPerOp["sampled"]) == 0 {
+		return // some were filtered out by -bench
+	}
+	off, disabled, sampled := median(nsPerOp["off"]), median(nsPerOp["disabled"]), median(nsPerOp["sampled"])
+	fmt.Printf("tools/call with telemetry (median of %d runs): off %.0f ns/op, disabled %.0f ns/op, sampled %.0f ns/op; throughput vs off: disabled %.2f, sampled %.2f\n",
+		len(nsPerOp["off"]), off, disabled, sampled, off/disabled, off/sampled)
 }

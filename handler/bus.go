@@ -57,17 +57,21 @@ func (h *Handler) subscribe() {
 	}
 }
 
-func (h *Handler) publish(ctx context.Context, topic string, m busMsg) {
+// publish sends m to the instances subscribed to topic and reports whether
+// the store took it; a failure is logged.
+func (h *Handler) publish(ctx context.Context, topic string, m busMsg) bool {
 	payload, err := json.Marshal(m)
 	if err != nil {
 		h.log.Error("encoding bus message", "error", err)
-		return
+		return false
 	}
 	sctx, cancel := h.storeContext(ctx)
 	defer cancel()
 	if err := h.store.Publish(sctx, topic, payload); err != nil {
 		h.log.Warn("cross-instance message lost", "type", m.Type, "topic", topic, "error", err)
+		return false
 	}
+	return true
 }
 
 func (h *Handler) onBus(payload []byte) {
@@ -136,7 +140,9 @@ func (h *Handler) routeResponse(ctx context.Context, sid string, resp *jsonrpc.R
 		h.deliverResponse(sid, nonce, n, data)
 		return
 	}
-	h.publish(ctx, topicInstance(inst), busMsg{Type: msgResponse, SID: sid, Nonce: nonce, ID: n, Msg: data})
+	if h.publish(ctx, topicInstance(inst), busMsg{Type: msgResponse, SID: sid, Nonce: nonce, ID: n, Msg: data}) {
+		h.metrics.Delivered(ctx, deliveryResponseForwarded, 1)
+	}
 }
 
 // deliverResponse hands an answer to the local connection that asked.
@@ -187,7 +193,9 @@ func (h *Handler) broadcastCancel(ctx context.Context, sid string, req *jsonrpc.
 	if err != nil {
 		return
 	}
-	h.publish(ctx, topicAll, busMsg{Type: msgCancel, SID: sid, ID: idKey(id), Msg: data})
+	if h.publish(ctx, topicAll, busMsg{Type: msgCancel, SID: sid, ID: idKey(id), Msg: data}) {
+		h.metrics.Delivered(ctx, deliveryCancelForwarded, 1)
+	}
 }
 
 // ResourceUpdated notifies every session subscribed to params.URI, on every

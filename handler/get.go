@@ -83,6 +83,13 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = rc.Flush()
+	defer h.metrics.StreamOpened(r.Context())()
+	// Events written from the store: a resumed stream replays them; a
+	// standalone stream forwards what any instance stored for the session.
+	kind := deliveryNotificationForwarded
+	if resume {
+		kind = deliveryEventReplayed
+	}
 
 	requestStream := streamID != ""
 	start := time.Now()
@@ -104,6 +111,7 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 		} else {
 			storeErrors = 0
 		}
+		written, end := 0, false
 		for _, ev := range evs {
 			cursor = ev.ID
 			if ev.Stream != streamID {
@@ -119,12 +127,21 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 					id = eventID(ev.Stream, ev.Index)
 				}
 				if err := writeSSE(w, rc, "message", id, "", ev.Data); err != nil {
-					return
+					end = true // the client is gone
+					break
 				}
+				written++
 			}
 			if requestStream && ev.Final {
-				return // the request's stream is complete
+				end = true // the request's stream is complete
+				break
 			}
+		}
+		if written > 0 {
+			h.metrics.Delivered(r.Context(), kind, written)
+		}
+		if end {
+			return
 		}
 		if len(evs) == getReadBatch {
 			continue

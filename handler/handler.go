@@ -120,6 +120,11 @@ type Options struct {
 
 	// Logger receives operational logs. Default: discard.
 	Logger *slog.Logger
+
+	// Metrics receives operational measurements: SSE streams, deliveries
+	// across instances, store operations, session lifetimes (see
+	// [Metrics]). *telemetry.Metrics implements it. Nil: none.
+	Metrics Metrics
 }
 
 // Handler is an [http.Handler] serving one [mcp.Server] at one MCP endpoint
@@ -131,6 +136,7 @@ type Handler struct {
 	ownsStore bool
 	opts      Options
 	log       *slog.Logger
+	metrics   Metrics // never nil
 	instance  string
 
 	sessionless *mcp.StreamableHTTPHandler
@@ -146,7 +152,11 @@ type Handler struct {
 	draining chan struct{} // closed by Shutdown
 
 	stopSubs []func()
-	bg       sync.WaitGroup // background work (detached requests)
+	// Background work (calls running on after their POST returned),
+	// counted under mu rather than with a sync.WaitGroup: requests may
+	// start such work while Shutdown waits for it.
+	bgRunning int
+	bgIdle    chan struct{} // closed when bgRunning drops to 0; nil: nobody waits
 }
 
 type runKey struct {
@@ -221,6 +231,11 @@ func New(server *mcp.Server, opts *Options) (*Handler, error) {
 	if h.store == nil {
 		h.store = state.NewMemory(state.MemoryOptions{})
 		h.ownsStore = true
+	}
+	h.metrics = noMetrics{}
+	if o.Metrics != nil {
+		h.metrics = o.Metrics
+		h.store = meteredStore{Store: h.store, m: o.Metrics}
 	}
 	h.sealer = newSealer(o.StateKey, h.store, o.StateTTL)
 
@@ -411,9 +426,15 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	default:
 		close(h.draining)
 	}
+	done := h.bgIdle
+	if h.bgRunning == 0 {
+		done = make(chan struct{})
+		close(done)
+	} else if done == nil {
+		done = make(chan struct{})
+		h.bgIdle = done
+	}
 	h.mu.Unlock()
-	done := make(chan struct{})
-	go func() { h.bg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -426,6 +447,23 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		}
 		h.mu.Unlock()
 		return fmt.Errorf("handler: shutdown: requests still running: %w", ctx.Err())
+	}
+}
+
+// bgStart counts background work that Shutdown waits for; bgEnd ends it.
+func (h *Handler) bgStart() {
+	h.mu.Lock()
+	h.bgRunning++
+	h.mu.Unlock()
+}
+
+func (h *Handler) bgEnd() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bgRunning--
+	if h.bgRunning == 0 && h.bgIdle != nil {
+		close(h.bgIdle)
+		h.bgIdle = nil
 	}
 }
 

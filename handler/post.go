@@ -151,7 +151,7 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		sid = newID()
-		rec = &sessionRecord{V: recordVersion, UserID: userIDFrom(r.Context())}
+		rec = &sessionRecord{V: recordVersion, UserID: userIDFrom(r.Context()), Created: time.Now().UTC().Truncate(time.Millisecond)}
 		var p mcp.InitializeParams
 		if json.Unmarshal(init.Params, &p) == nil {
 			version = negotiate(p.ProtocolVersion)
@@ -240,14 +240,16 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 	}
 
 	st := c.st
+	// The SSE stream is this instance's until the HTTP response is released.
+	defer h.metrics.StreamOpened(r.Context())()
 	if init == nil {
 		st.mu.Lock()
 		st.startLocked()
 		st.mu.Unlock()
 	}
-	h.bg.Add(1)
+	h.bgStart()
 	go func() {
-		defer h.bg.Done()
+		defer h.bgEnd()
 		timer := time.NewTimer(h.opts.RequestTimeout)
 		defer timer.Stop()
 		select {
@@ -378,9 +380,14 @@ func (h *Handler) serveDELETE(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := h.storeContext(r.Context())
 	defer cancel()
-	if _, err := h.store.DeleteSession(ctx, sid); err != nil {
+	existed, err := h.store.DeleteSession(ctx, sid)
+	if err != nil {
 		h.storeError(w, r, "delete session", err)
 		return
+	}
+	if existed && !rec.Created.IsZero() {
+		// Reported once, by the instance whose DELETE removed the record.
+		h.metrics.SessionEnded(ctx, time.Since(rec.Created), rec.State.NegotiatedProtocolVersion, "")
 	}
 	for _, uri := range rec.Subscriptions {
 		if err := h.store.RemoveResourceSubscriber(ctx, uri, sid); err != nil {

@@ -26,6 +26,9 @@ type sessionRecord struct {
 	UserID string `json:"uid,omitempty"`
 	// Subscriptions are the resource URIs the session subscribed to.
 	Subscriptions []string `json:"subs,omitempty"`
+	// Created is when the session was initialized (UTC, milliseconds), for
+	// its lifetime when it ends. Zero in records written before it existed.
+	Created time.Time `json:"ct,omitzero"`
 }
 
 const recordVersion = 1

@@ -39,6 +39,9 @@ go test -race -count=1 -timeout 20m ./...
 step "MCP conformance suite (fleet of 3 with Redis, and single process)"
 scripts/conformance.sh all
 
+step "OpenTelemetry end to end (real collector, reference server)"
+scripts/otel-e2e.sh
+
 if [ -x scripts/terraform-check.sh ]; then
   step "Terraform"
   scripts/terraform-check.sh

@@ -89,9 +89,12 @@ func TestHTTPTraceparent(t *testing.T) {
 				t.Fatalf("CallTool: %v", err)
 			}
 			s := h.span(t, "tools/call get_weather")
-			spans := h.waitSpans(t, "the HTTP span of tools/call", func(spans tracetest.SpanStubs) bool {
-				_, ok := httpServerSpans(spans)[s.Parent.SpanID()]
-				return ok
+			// Every HTTP span ends after its response was sent: wait for the
+			// one of tools/call and for at least one earlier request's.
+			spans := h.waitSpans(t, "the HTTP spans of tools/call and an earlier request", func(spans tracetest.SpanStubs) bool {
+				hs := httpServerSpans(spans)
+				_, ok := hs[s.Parent.SpanID()]
+				return ok && len(hs) >= 2
 			})
 			httpSpans := httpServerSpans(spans)
 			if len(httpSpans) < 2 {

@@ -41,8 +41,10 @@ var mcpDurationBuckets = []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10,
 var storeDurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
 
 // DeliveryKind names a cross-instance delivery counted by
-// [Metrics.Delivered]. Other values may be used.
-type DeliveryKind string
+// [Metrics.Delivered]. Other values may be used. It is an alias of string so
+// that *Metrics satisfies interfaces declared by its users with a plain
+// string parameter (the fleet handler's handler.Metrics).
+type DeliveryKind = string
 
 // Delivery kinds of the fleet handler.
 const (

@@ -25,6 +25,13 @@
 //	                             quote service that fail, to try fetch_quote's
 //	                             retryable error path
 //
+// Telemetry (package telemetry, docs/observability.md): OpenTelemetry spans
+// and metrics exported as the standard OTEL_* variables say (OTLP to
+// localhost:4318 by default; OTEL_SDK_DISABLED=true turns them off), flushed
+// during the drain, and logs on stderr in the platform's format (Cloud
+// Logging JSON on Cloud Run, linked to traces when GOOGLE_CLOUD_PROJECT is
+// set).
+//
 // Exit status: 0 after a clean drain, 1 when serving failed or the drain did
 // not finish within SHUTDOWN_GRACE, 2 for a configuration or usage error.
 //
@@ -40,19 +47,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfleet/mcpfleet/adapters/cloudrun"
 	"github.com/mcpfleet/mcpfleet/handler"
 	"github.com/mcpfleet/mcpfleet/internal/config"
 	"github.com/mcpfleet/mcpfleet/state"
+	"github.com/mcpfleet/mcpfleet/telemetry"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // mcpPath is where the MCP endpoint is mounted.
@@ -91,12 +100,48 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 		fmt.Fprintf(stderr, "mcpfleet: %v\n", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
 	version := buildVersion()
+
+	// Telemetry: traces and metrics exported as the OTEL_* variables say
+	// (OTLP to localhost:4318 by default, nothing with
+	// OTEL_SDK_DISABLED=true), and the process logger in the platform's
+	// format (Cloud Logging JSON on Cloud Run). Nothing here waits for a
+	// collector.
+	tel, err := telemetry.New(ctx, telemetry.Options{
+		ServiceName:    cfg.ServerName,
+		ServiceVersion: version,
+		LogLevel:       cfg.LogLevel.Slog(),
+		LogFormat:      string(cfg.LogFormat),
+		LogWriter:      stderr,
+	})
+	if err != nil { // an invalid OTEL_* variable, say
+		fmt.Fprintf(stderr, "mcpfleet: %v\n", err)
+		return 2
+	}
+	tel.SetGlobal()
 	instanceID := strings.ToLower(rand.Text()[:12])
 	revision, _ := lookup("K_REVISION") // set by Cloud Run
-	log = log.With("instance", instanceID)
-	log.Info("mcpfleet: starting", "version", version, "config", cfg)
+	log := tel.Logger().With("instance", instanceID)
+	log.Info("mcpfleet: starting", "version", version, "platform", tel.Platform(), "config", cfg)
+
+	// Spans and metrics still buffered are exported last, by the end of the
+	// grace period that began with SIGTERM (or within a few seconds when
+	// serving never began).
+	drain := &drainClock{}
+	defer func() {
+		deadline := drain.deadline()
+		if deadline.IsZero() {
+			deadline = time.Now().Add(min(cfg.ShutdownGrace, 5*time.Second))
+		}
+		fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		defer cancel()
+		start := time.Now()
+		if err := tel.Shutdown(fctx); err != nil {
+			log.Warn("mcpfleet: telemetry not flushed", "err", err)
+			return
+		}
+		log.Debug("mcpfleet: telemetry flushed", "took", time.Since(start).Round(time.Millisecond).String())
+	}()
 
 	// State store. Nothing is dialled here: Redis is first used by /readyz
 	// and the first request, so an instance starts (and reports not ready)
@@ -111,6 +156,9 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 		}
 		client := redis.NewUniversalClient(ropts)
 		defer client.Close()
+		if err := tel.InstrumentRedis(client); err != nil {
+			log.Warn("mcpfleet: Redis instrumentation", "err", err)
+		}
 		rs := state.NewRedis(client, state.RedisOptions{Logger: log})
 		defer rs.Close()
 		store, storeKind = rs, "redis"
@@ -151,19 +199,25 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 		StateKey:       cfg.StateKeyBytes(), // nil: a key shared through the store
 		InstanceID:     instanceID,
 		Logger:         log.With("component", "handler"),
+		Metrics:        tel.Metrics(),
 	})
 	if err != nil {
 		log.Error("mcpfleet: creating the MCP handler", "err", err)
 		return 1
 	}
 	defer h.Close()
+	// Added after handler.New, so outermost: the MCP span covers the
+	// handler's own middleware (session persistence) and the app's.
+	app.server.AddReceivingMiddleware(tel.MCPMiddleware())
 
 	mux := http.NewServeMux()
 	mux.Handle(mcpPath, limitConcurrency(h, cfg.MaxConcurrentRequests, app.stats))
-	err = cloudrun.Run(ctx, &service{Handler: mux, mcp: h}, cloudrun.Options{
+	// The health endpoints are answered by cloudrun.Run in front of this:
+	// probes make no spans.
+	err = cloudrun.Run(ctx, &service{Handler: tel.HTTPMiddleware(mux), mcp: h, drain: drain}, cloudrun.Options{
 		Addr:          cfg.ListenAddr(),
 		ShutdownGrace: cfg.ShutdownGrace,
-		Ready:         h.Ready,
+		Ready:         func(ctx context.Context) error { return h.Ready(untraced(ctx)) },
 		Logger:        log,
 	})
 	if err != nil {
@@ -177,11 +231,45 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 // handler's Shutdown from Run, and with it the drain of open SSE streams.
 type service struct {
 	http.Handler
-	mcp *handler.Handler
+	mcp   *handler.Handler
+	drain *drainClock
 }
 
-// Shutdown implements cloudrun.Shutdowner.
-func (s *service) Shutdown(ctx context.Context) error { return s.mcp.Shutdown(ctx) }
+// Shutdown implements cloudrun.Shutdowner. Run calls it when the drain
+// begins, with the end of the grace period as ctx's deadline.
+func (s *service) Shutdown(ctx context.Context) error {
+	if d, ok := ctx.Deadline(); ok {
+		s.drain.set(d)
+	}
+	return s.mcp.Shutdown(ctx)
+}
+
+// probeSpan is the parent of a readiness probe's store PING: a span context
+// that is not sampled, so that the (parent-based, by default) sampler
+// records no trace for it. Balancers probe every few seconds.
+var probeSpan = trace.NewSpanContext(trace.SpanContextConfig{
+	TraceID: trace.TraceID{0x70, 0x72, 0x6f, 0x62, 0x65},
+	SpanID:  trace.SpanID{0x70, 0x72, 0x6f, 0x62, 0x65},
+})
+
+// untraced returns ctx under probeSpan.
+func untraced(ctx context.Context) context.Context {
+	return trace.ContextWithSpanContext(ctx, probeSpan)
+}
+
+// drainClock remembers when the grace period ends, for the telemetry flush
+// after the drain.
+type drainClock struct{ end atomic.Pointer[time.Time] }
+
+func (c *drainClock) set(t time.Time) { c.end.Store(&t) }
+
+// deadline is the end of the grace period, or zero before the drain.
+func (c *drainClock) deadline() time.Time {
+	if t := c.end.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
 
 // appConfig is the configuration of the example tools: not part of
 // mcpfleet's own configuration (internal/config), but validated and reported
@@ -215,51 +303,6 @@ func loadConfig(lookup func(string) (string, bool)) (*config.Config, appConfig, 
 		return nil, app, &config.Error{Problems: problems}
 	}
 	return cfg, app, nil
-}
-
-// newLogger returns the process logger: JSON (Cloud Logging's field names)
-// or text per LOG_FORMAT, at LOG_LEVEL.
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	isTerminal := false
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil {
-			isTerminal = fi.Mode()&os.ModeCharDevice != 0
-		}
-	}
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel.Slog()}
-	if cfg.LogFormat.Resolve(isTerminal) == config.LogText {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	opts.ReplaceAttr = cloudLoggingAttr
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// cloudLoggingAttr renames slog's top-level keys to the ones Cloud Logging
-// reads from a container's JSON lines (severity, message), so that levels
-// and messages show up as such in the Logs Explorer.
-func cloudLoggingAttr(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) > 0 {
-		return a
-	}
-	switch a.Key {
-	case slog.MessageKey:
-		a.Key = "message"
-	case slog.LevelKey:
-		a.Key = "severity"
-		if l, ok := a.Value.Any().(slog.Level); ok {
-			switch {
-			case l >= slog.LevelError:
-				a.Value = slog.StringValue("ERROR")
-			case l >= slog.LevelWarn:
-				a.Value = slog.StringValue("WARNING")
-			case l >= slog.LevelInfo:
-				a.Value = slog.StringValue("INFO")
-			default:
-				a.Value = slog.StringValue("DEBUG")
-			}
-		}
-	}
-	return a
 }
 
 // buildVersion is the main module's version from the build information:

@@ -70,6 +70,7 @@ type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	stderr *syncBuffer
+	stdout *syncBuffer
 	url    string // http://127.0.0.1:port
 	done   chan struct{}
 	code   int // exit code, once done is closed
@@ -79,10 +80,11 @@ type proc struct {
 // until it serves.
 func startProc(t *testing.T, env ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary(t))
 	p.cmd.Env = env
 	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = p.stdout
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -103,19 +105,19 @@ func startProc(t *testing.T, env ...string) *proc {
 		}
 		if t.Failed() {
 			t.Logf("mcpfleet stderr:\n%s", p.stderr.String())
+			if out := p.stdout.String(); out != "" {
+				t.Logf("mcpfleet stdout:\n%s", out)
+			}
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for p.url == "" {
-		for _, line := range strings.Split(p.stderr.String(), "\n") {
-			var rec struct {
-				Message string `json:"message"`
-				Addr    string `json:"addr"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Message == "cloudrun: serving" {
-				_, port, err := net.SplitHostPort(rec.Addr)
+		for _, rec := range logRecords(p.stderr.String()) {
+			if rec.message() == "cloudrun: serving" {
+				addr, _ := rec["addr"].(string)
+				_, port, err := net.SplitHostPort(addr)
 				if err != nil {
-					t.Fatalf("serving address %q: %v", rec.Addr, err)
+					t.Fatalf("serving address %q: %v", addr, err)
 				}
 				p.url = "http://127.0.0.1:" + port
 			}
@@ -130,6 +132,52 @@ func startProc(t *testing.T, env ...string) *proc {
 		}
 	}
 	return p
+}
+
+// logRecord is one JSON log line of the binary.
+type logRecord map[string]any
+
+// message is the record's message: "message" in the Cloud Run and Lambda
+// formats, "msg" in the local one.
+func (r logRecord) message() string {
+	if m, ok := r["message"].(string); ok {
+		return m
+	}
+	m, _ := r["msg"].(string)
+	return m
+}
+
+// logRecords parses the JSON lines of a log; other lines are skipped.
+func logRecords(log string) []logRecord {
+	var out []logRecord
+	for _, line := range strings.Split(log, "\n") {
+		var rec logRecord
+		if json.Unmarshal([]byte(line), &rec) == nil && rec != nil {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// countRecords counts the records with message msg whose attributes
+// include every key/value of attrs.
+func countRecords(log, msg string, attrs map[string]string) int {
+	n := 0
+	for _, rec := range logRecords(log) {
+		if rec.message() != msg {
+			continue
+		}
+		ok := true
+		for k, v := range attrs {
+			if got, _ := rec[k].(string); got != v {
+				ok = false
+			}
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
 }
 
 func (p *proc) signal(s os.Signal) {
@@ -439,29 +487,19 @@ func TestBinaryServesAndDrains(t *testing.T) {
 	}
 	took := time.Since(sigterm)
 	logs := p.stderr.String()
-	if n := strings.Count(logs, `"message":"tool call","instance":`); n != 3 {
+	if n := countRecords(logs, "tool call", nil); n != 3 {
 		t.Errorf("%d tool calls logged, want 3", n)
 	}
-	if n := countLines(logs, `"tool":"long_task","outcome":"ok"`); n != 2 {
+	if n := countRecords(logs, "tool call", map[string]string{"tool": "long_task", "outcome": "ok"}); n != 2 {
 		t.Errorf("%d long_task calls completed, want 2", n)
 	}
-	if !strings.Contains(logs, `"message":"cloudrun: drained"`) {
+	if countRecords(logs, "cloudrun: drained", nil) != 1 {
 		t.Error("no drained log line")
 	}
 	if took > 10*time.Second {
 		t.Errorf("drain took %v, longer than the 10s grace", took)
 	}
 	t.Logf("exited 0 %v after SIGTERM", took.Round(time.Millisecond))
-}
-
-func countLines(s, sub string) int {
-	n := 0
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			n++
-		}
-	}
-	return n
 }
 
 // TestBinaryGraceExpired: a tool call longer than SHUTDOWN_GRACE makes the
