@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"go.opentelemetry.io/otel/propagation"
 	"io"
 	"mime"
 	"net/http"
@@ -40,7 +41,19 @@ type httpInfoKey struct{}
 // (handing it on unchanged) to learn the message's method and id, which
 // MCPMiddleware records as jsonrpc.request.id. On Lambda it flushes spans and
 // metrics after each request, before the invocation returns.
+//
+// With OTEL_SDK_DISABLED=true it only extracts the incoming trace context,
+// so logs still name the caller's trace, and costs next to nothing.
 func (t *Telemetry) HTTPMiddleware(h http.Handler) http.Handler {
+	if t.disabled {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Traceparent") == "" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			h.ServeHTTP(w, r.WithContext(t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
+		})
+	}
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := &httpInfo{span: trace.SpanContextFromContext(r.Context()), proto: protocolVersion(r)}
 		r2 := r.WithContext(context.WithValue(r.Context(), httpInfoKey{}, info))
