@@ -1,7 +1,6 @@
 package handler_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -146,31 +145,10 @@ type sseEvent struct{ name, id, retry, data string }
 func readSSE(t *testing.T, body io.Reader, stop func(sseEvent) bool) []sseEvent {
 	t.Helper()
 	var evs []sseEvent
-	sc := bufio.NewScanner(body)
-	var ev sseEvent
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if ev != (sseEvent{}) {
-				evs = append(evs, ev)
-				if stop != nil && stop(ev) {
-					return evs
-				}
-			}
-			ev = sseEvent{}
-			continue
-		}
-		k, v, _ := strings.Cut(line, ":")
-		v = strings.TrimPrefix(v, " ")
-		switch k {
-		case "event":
-			ev.name = v
-		case "id":
-			ev.id = v
-		case "retry":
-			ev.retry = v
-		case "data":
-			ev.data = v
+	for ev := range sseStream(body) {
+		evs = append(evs, ev)
+		if stop != nil && stop(ev) {
+			break
 		}
 	}
 	return evs
