@@ -81,8 +81,35 @@ run_suites() { # label url
   local label=$1 url=$2
   log "$label: --suite all --spec-version 2025-11-25"
   "$CONFORMANCE" server --timeout "${CONFORMANCE_TIMEOUT_MS:-60000}" --url "$url" --suite all --spec-version 2025-11-25 -o "$OUT/$label-2025-11-25" >"$OUT/$label-2025-11-25.txt" 2>&1 || true
+  retry_failed "$url" "$OUT/$label-2025-11-25" 2025-11-25
   log "$label: --requirements 2026-07-28"
   "$CONFORMANCE" server --timeout "${CONFORMANCE_TIMEOUT_MS:-60000}" --url "$url" --requirements 2026-07-28 -o "$OUT/$label-2026-07-28" >"$OUT/$label-2026-07-28.txt" 2>&1 || true
+  retry_failed "$url" "$OUT/$label-2026-07-28" 2026-07-28
+}
+
+# retry_failed reruns, once and alone, each scenario (tasks-* aside) that had
+# a failed check when the suite ran all scenarios in parallel. The first
+# result is moved to $OUT/flaky (reported, not counted); the rerun counts. A
+# scenario that fails again fails the run. This absorbs the rare timeouts of
+# a 2-core machine running ~30 scenarios against 3 servers at once, and says
+# so in the output.
+retry_failed() { # url dir spec-version
+  local url=$1 dir=$2 version=$3 d name
+  for d in $(node -e '
+    const fs = require("fs"), path = require("path"), dir = process.argv[1];
+    for (const e of fs.readdirSync(dir)) {
+      const f = path.join(dir, e, "checks.json");
+      if (!fs.existsSync(f) || /^server-tasks-/.test(e)) continue;
+      const checks = JSON.parse(fs.readFileSync(f, "utf8"));
+      if ((Array.isArray(checks) ? checks : checks.checks || []).some(c => c.status === "FAILURE")) console.log(e);
+    }' "$dir"); do
+    name=$(echo "$d" | sed -E 's/^server-//; s/-[0-9]{4}-[0-9]{2}-[0-9]{2}T.*$//')
+    log "retrying $name ($version) alone"
+    mkdir -p "$OUT/flaky"
+    mv "$dir/$d" "$OUT/flaky/$(basename "$dir")-$d"
+    echo "FLAKY? $(basename "$dir")/$name failed in the parallel run; rerun alone:" >&2
+    "$CONFORMANCE" server --timeout "${CONFORMANCE_TIMEOUT_MS:-60000}" --url "$url" --scenario "$name" --spec-version "$version" -o "$dir" >>"$dir.retry.txt" 2>&1 || true
+  done
 }
 
 if [ "$MODE" = fleet ] || [ "$MODE" = all ]; then
@@ -121,7 +148,7 @@ const failures = [];
 function walk(dir) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p);
+    if (e.isDirectory()) { if (e.name !== 'flaky') walk(p); }
     else if (e.name === 'checks.json') {
       const rel = path.relative(root, path.dirname(p));
       const scenario = rel.split(path.sep).find(s => !/^(fleet|single)-/.test(s)) || rel;
@@ -138,6 +165,8 @@ function walk(dir) {
   }
 }
 walk(root);
+const flaky = path.join(root, 'flaky');
+if (fs.existsSync(flaky)) for (const e of fs.readdirSync(flaky)) console.log('RETRIED (first run failed, counted: the rerun) ' + e);
 for (const f of failures) console.log('FAIL ' + f);
 if (ignored) console.log(`(${ignored} failed checks in tasks-* extension scenarios not counted)`);
 console.log(`conformance: ${passed} passed, ${failed} failed`);
