@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -167,10 +168,7 @@ func (m *Memory) Ping(ctx context.Context) error {
 
 // CreateSession implements [Store.CreateSession].
 func (m *Memory) CreateSession(ctx context.Context, id string, data []byte, ttl time.Duration) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	if err := checkTTL(ttl); err != nil {
+	if err := errors.Join(checkID(id), checkTTL(ttl)); err != nil {
 		return err
 	}
 	now, err := m.lock()
@@ -187,10 +185,7 @@ func (m *Memory) CreateSession(ctx context.Context, id string, data []byte, ttl 
 
 // LoadSession implements [Store.LoadSession].
 func (m *Memory) LoadSession(ctx context.Context, id string, ttl time.Duration) ([]byte, error) {
-	if err := checkID(id); err != nil {
-		return nil, err
-	}
-	if err := checkTTL(ttl); err != nil {
+	if err := errors.Join(checkID(id), checkTTL(ttl)); err != nil {
 		return nil, err
 	}
 	now, err := m.lock()
@@ -211,10 +206,7 @@ func (m *Memory) LoadSession(ctx context.Context, id string, ttl time.Duration) 
 
 // SaveSession implements [Store.SaveSession].
 func (m *Memory) SaveSession(ctx context.Context, id string, data []byte, ttl time.Duration) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	if err := checkTTL(ttl); err != nil {
+	if err := errors.Join(checkID(id), checkTTL(ttl)); err != nil {
 		return err
 	}
 	now, err := m.lock()
@@ -386,10 +378,7 @@ func (m *Memory) Subscribe(topic string) (<-chan []byte, func()) {
 
 // AddResourceSubscriber implements [Store.AddResourceSubscriber].
 func (m *Memory) AddResourceSubscriber(ctx context.Context, uri, sessionID string, ttl time.Duration) error {
-	if err := checkID(sessionID); err != nil {
-		return err
-	}
-	if err := checkTTL(ttl); err != nil {
+	if err := errors.Join(checkID(sessionID), checkTTL(ttl)); err != nil {
 		return err
 	}
 	now, err := m.lock()
