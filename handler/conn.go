@@ -48,7 +48,8 @@ type conn struct {
 	created bool  // initialize persisted the session
 	failure error // the store failed while persisting state (under recMu)
 
-	st *stream // nil when the POST carries no calls
+	st    *stream  // nil when the POST carries no calls
+	calls []string // IDs (JSON) of the POST's calls, fixed at creation
 }
 
 func (h *Handler) newConn(sid string, rec *sessionRecord, version string, buffer int) *conn {
@@ -259,7 +260,7 @@ func (s *stream) respond(id jsonrpc.ID, data []byte) error {
 			// HTTP error rather than a session ID that does not exist.
 			s.headerDone = true
 			s.w.Header().Del(headerSessionID)
-			s.c.h.storeError(s.w, nil, "initialize", err)
+			s.c.h.storeError(s.w, "initialize", err)
 			s.finishLocked()
 			return nil
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -229,7 +228,6 @@ type testClient struct {
 	logs     chan string
 	updated  chan string
 	progress chan float64
-	mu       sync.Mutex
 }
 
 func newTestClient() (*mcp.Client, *testClient) {

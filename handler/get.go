@@ -66,7 +66,7 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 		last, err := h.store.LastEventID(ctx, sid)
 		cancel()
 		if err != nil {
-			h.storeError(w, r, "last event", err)
+			h.storeError(w, "last event", err)
 			return
 		}
 		cursor = last

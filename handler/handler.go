@@ -347,7 +347,7 @@ func isLoopback(hostport string) bool {
 // storeError answers a failure of the state store: 503 with Retry-After for
 // an unavailable store (the client retries, possibly on another instance),
 // 500 for anything else. Internals are logged, not sent.
-func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, op string, err error) {
+func (h *Handler) storeError(w http.ResponseWriter, op string, err error) {
 	if errors.Is(err, state.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		h.log.Warn("state store unavailable", "op", op, "error", err)
 		w.Header().Set("Retry-After", strconv.Itoa(int((h.opts.RetryAfter+time.Second-1)/time.Second)))

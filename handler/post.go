@@ -52,7 +52,7 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, sid string
 		return nil
 	}
 	if err != nil {
-		h.storeError(w, r, "load session", err)
+		h.storeError(w, "load session", err)
 		return nil
 	}
 	rec, err := decodeRecord(data)
@@ -183,6 +183,9 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 	c := h.newConn(sid, rec, version, len(requests))
 	extra := &mcp.RequestExtra{TokenInfo: auth.TokenInfoFromContext(r.Context()), Header: r.Header}
 	if len(calls) > 0 {
+		for k := range calls {
+			c.calls = append(c.calls, k)
+		}
 		c.st = &stream{
 			c:           c,
 			id:          newID(),
@@ -232,7 +235,7 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 		c.endInput()
 		h.finish(c, ss, h.opts.RequestTimeout)
 		if err := c.storeFailure(); err != nil {
-			h.storeError(w, r, "persist notification", err)
+			h.storeError(w, "persist notification", err)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -301,10 +304,7 @@ func (h *Handler) track(c *conn, add bool) {
 	} else {
 		delete(h.conns, c.nonce)
 	}
-	if c.st == nil {
-		return
-	}
-	for k := range c.st.pending {
+	for _, k := range c.calls {
 		key := runKey{sid: c.sid, id: k}
 		if add {
 			h.running[key] = c
@@ -382,7 +382,7 @@ func (h *Handler) serveDELETE(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	existed, err := h.store.DeleteSession(ctx, sid)
 	if err != nil {
-		h.storeError(w, r, "delete session", err)
+		h.storeError(w, "delete session", err)
 		return
 	}
 	if existed && !rec.Created.IsZero() {
