@@ -3,9 +3,11 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,6 +115,25 @@ func (c *conn) Close() error {
 	return nil
 }
 
+// cancelCalls cancels the handlers of the POST's calls, as the client's
+// notifications/cancelled would.
+func (c *conn) cancelCalls(reason string) {
+	for _, k := range c.calls {
+		var raw any
+		if json.Unmarshal([]byte(k), &raw) != nil {
+			continue
+		}
+		params, err := json.Marshal(map[string]any{"requestId": raw, "reason": reason})
+		if err != nil {
+			continue
+		}
+		select {
+		case c.incoming <- &jsonrpc.Request{Method: "notifications/cancelled", Params: params}:
+		default: // queue full or closed: closing the session cancels them
+		}
+	}
+}
+
 func (c *conn) storeFailure() error {
 	c.recMu.Lock()
 	defer c.recMu.Unlock()
@@ -179,11 +200,21 @@ func (h *Handler) appendOptions() state.AppendOptions {
 // store and so do all later ones, so a GET with Last-Event-ID on any
 // instance resumes the stream. A stream delivered in full never touches the
 // store.
+//
+// Written through a ResponseWriter that cannot flush (a buffering platform
+// adapter: AWS Lambda function URLs in BUFFERED mode), the stream cannot
+// stream: it is a JSON stream instead, answering the POST with one
+// application/json body once every call was answered; requests and
+// notifications made meanwhile go to the session's standalone stream.
 type stream struct {
 	c  *conn
 	id string
 	w  http.ResponseWriter
 	rc *http.ResponseController
+
+	json    bool     // answer with application/json, not SSE
+	batch   bool     // the POST was a JSON-RPC batch: answer with an array
+	results [][]byte // JSON mode: responses so far
 
 	mu          sync.Mutex
 	headerDone  bool
@@ -210,7 +241,7 @@ func eventID(streamID string, idx int64) string {
 
 // start writes the response header and the priming event. mu must be held.
 func (s *stream) startLocked() {
-	if s.headerDone {
+	if s.headerDone || s.json {
 		return
 	}
 	s.headerDone = true
@@ -237,7 +268,7 @@ func (s *stream) startLocked() {
 func (s *stream) send(data []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.pending) == 0 {
+	if len(s.pending) == 0 || s.json {
 		return false
 	}
 	s.emitLocked(data, false)
@@ -282,6 +313,13 @@ func (s *stream) finishLocked() {
 
 // emitLocked writes one event. mu must be held.
 func (s *stream) emitLocked(data []byte, final bool) {
+	if s.json {
+		s.results = append(s.results, data)
+		if final && s.attached {
+			s.writeJSONLocked()
+		}
+		return
+	}
 	if s.attached {
 		s.startLocked() // the priming event takes the first index
 	}
@@ -298,6 +336,63 @@ func (s *stream) emitLocked(data []byte, final bool) {
 		}
 	}
 	s.storeLocked([]state.Event{ev})
+}
+
+// writeJSONLocked answers a JSON-mode POST with its responses: one object,
+// or an array for a batch. mu must be held.
+func (s *stream) writeJSONLocked() {
+	s.headerDone = true
+	var body []byte
+	if s.batch {
+		body = append(body, '[')
+		for i, r := range s.results {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, r...)
+		}
+		body = append(body, ']')
+	} else {
+		body = s.results[0]
+	}
+	s.w.Header().Set("Content-Type", "application/json")
+	s.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	s.w.WriteHeader(http.StatusOK)
+	_, _ = s.w.Write(body)
+}
+
+// failPending answers every call still pending with a JSON-RPC error, so the
+// stream ends cleanly: the request ran out of time (RequestTimeout, or the
+// platform's deadline) and its handler was cancelled. A response the
+// handler writes later is dropped.
+func (s *stream) failPending(code int64, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.pending))
+	for k := range s.pending {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var raw any
+		if json.Unmarshal([]byte(k), &raw) != nil {
+			continue
+		}
+		id, err := jsonrpc.MakeID(raw)
+		if err != nil {
+			continue
+		}
+		data, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: code, Message: msg}})
+		if err != nil {
+			continue
+		}
+		delete(s.pending, k)
+		final := len(s.pending) == 0
+		s.emitLocked(data, final)
+		if final {
+			s.finishLocked()
+		}
+	}
 }
 
 // storeLocked appends events of a detached stream to the session log.
@@ -327,6 +422,11 @@ func (s *stream) detachLocked(retry time.Duration) {
 		return
 	}
 	s.attached = false
+	if s.json {
+		// Nothing to resume: a JSON answer is all or nothing.
+		close(s.detached)
+		return
+	}
 	if retry > 0 && s.headerDone {
 		_ = writeSSE(s.w, s.rc, "close", "", strconv.FormatInt(retry.Milliseconds(), 10), nil)
 	}
@@ -344,6 +444,24 @@ func (s *stream) detachLocked(retry time.Duration) {
 			s.storeLocked(s.kept)
 		}
 		s.kept = nil
+	}
+}
+
+// canFlush reports whether w can send what was written before the handler
+// returns, as [http.ResponseController.Flush] finds out: FlushError, Flush,
+// or an Unwrap chain leading to one. A writer that cannot flush buffers the
+// whole response (a platform adapter for a buffering front end), so SSE
+// cannot stream through it.
+func canFlush(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }, http.Flusher:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
 	}
 }
 
@@ -371,5 +489,8 @@ func writeSSE(w http.ResponseWriter, rc *http.ResponseController, name, id, retr
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
-	return rc.Flush()
+	if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err // a writer that cannot flush sends all at the end
+	}
+	return nil
 }

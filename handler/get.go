@@ -18,6 +18,7 @@ const (
 	resumeWait     = 5 * time.Second  // how long a resumed stream waits for its first event
 	getReadBatch   = 200
 	maxStoreErrors = 3
+	maxPoll        = 30 * time.Second // a GET through a writer that cannot flush
 )
 
 // serveGET serves the session's standalone SSE stream ([Listening for
@@ -91,7 +92,47 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 		kind = deliveryEventReplayed
 	}
 
+	// The stream ends early, with the retry hint, so that the client
+	// resumes with Last-Event-ID: DeadlineMargin before the request's
+	// deadline (the platform's limit, e.g. Lambda's invocation deadline);
+	// and, through a writer that cannot flush (a buffering front end), as
+	// a long poll: once events were written, or after maxPoll.
+	polling := !canFlush(w)
+	var endAt time.Time
+	if d, ok := r.Context().Deadline(); ok {
+		endAt = d.Add(-h.opts.DeadlineMargin)
+	}
+	switch {
+	case polling && !resume:
+		// A first GET answers at once, with the ID to poll from: clients
+		// wait for the standalone stream's response before going on.
+		endAt = time.Now()
+	case polling && (endAt.IsZero() || time.Until(endAt) > maxPoll):
+		endAt = time.Now().Add(maxPoll)
+	}
+	var endTimer <-chan time.Time
+	if !endAt.IsZero() {
+		t := time.NewTimer(time.Until(endAt))
+		defer t.Stop()
+		endTimer = t.C
+	}
+
 	requestStream := streamID != ""
+	lastIdx := afterIdx
+	// closeID is the ID of the event that ends the stream early: where a
+	// resuming client starts. A suffix makes it differ from the last one,
+	// so the client sees progress even when no event came (go-sdk's client
+	// gives a session up after a few reconnections without progress).
+	closeID := func() string {
+		suffix := "." + strconv.FormatInt(time.Now().UnixMilli(), 36)
+		if requestStream {
+			return eventID(streamID, lastIdx) + suffix
+		}
+		if cursor == "" {
+			return "_0-0" + suffix // from the start of the log
+		}
+		return "_" + cursor + suffix
+	}
 	start := time.Now()
 	seen := false
 	storeErrors := 0
@@ -105,7 +146,7 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 			storeErrors++
 			h.log.Warn("reading session events", "session", sid, "error", err)
 			if storeErrors >= maxStoreErrors || !errors.Is(err, state.ErrUnavailable) {
-				h.endStream(w, rc)
+				h.endStream(w, rc, closeID())
 				return
 			}
 		} else {
@@ -131,6 +172,7 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 					break
 				}
 				written++
+				lastIdx = ev.Index
 			}
 			if requestStream && ev.Final {
 				end = true // the request's stream is complete
@@ -146,6 +188,10 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 		if len(evs) == getReadBatch {
 			continue
 		}
+		if polling && written > 0 {
+			h.endStream(w, rc, closeID())
+			return
+		}
 		if requestStream && !seen && time.Since(start) > resumeWait {
 			// Nothing of that stream is stored: it completed while attached,
 			// or was never ours. End rather than hang.
@@ -159,7 +205,10 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-h.draining:
-			h.endStream(w, rc)
+			h.endStream(w, rc, closeID())
+			return
+		case <-endTimer:
+			h.endStream(w, rc, closeID())
 			return
 		case <-watch:
 			if len(evs) == 0 && !h.sessionExists(r.Context(), sid) {
@@ -176,8 +225,8 @@ func (h *Handler) serveGET(w http.ResponseWriter, r *http.Request) {
 
 // endStream ends an SSE stream with a retry hint, so the client reconnects
 // (possibly to another instance) and resumes.
-func (h *Handler) endStream(w http.ResponseWriter, rc *http.ResponseController) {
-	_ = writeSSE(w, rc, "close", "", strconv.FormatInt(h.opts.StreamRetry.Milliseconds(), 10), nil)
+func (h *Handler) endStream(w http.ResponseWriter, rc *http.ResponseController, id string) {
+	_ = writeSSE(w, rc, "close", id, strconv.FormatInt(h.opts.StreamRetry.Milliseconds(), 10), nil)
 }
 
 // sessionExists checks (and keeps alive) a session held by a GET stream.
@@ -191,8 +240,12 @@ func (h *Handler) sessionExists(ctx context.Context, sid string) bool {
 
 // parseEventID splits a Last-Event-ID: "<stream>_<index>" for a request
 // stream, "_<store event ID>" for the standalone stream.
+//
+// A "." and a suffix after the position (IDs of events that end a stream
+// early) are ignored.
 func parseEventID(id string) (streamID, cursor string, idx int64, ok bool) {
 	streamID, pos, found := strings.Cut(id, "_")
+	pos, _, _ = strings.Cut(pos, ".")
 	if !found || pos == "" || len(id) > 256 {
 		return "", "", 0, false
 	}

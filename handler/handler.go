@@ -31,7 +31,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,6 +113,16 @@ type Options struct {
 	// another instance. Default 1 second.
 	StreamRetry time.Duration
 
+	// DeadlineMargin applies to requests whose context has a deadline: a
+	// platform adapter sets one from the platform's own limit (the AWS
+	// Lambda adapter: the invocation's deadline, after which the function
+	// is frozen or killed). DeadlineMargin before it, GET streams end with
+	// the StreamRetry hint, so the client resumes with Last-Event-ID on
+	// another invocation, and calls still running are cancelled and
+	// answered with a JSON-RPC error (-32001), so no response is cut.
+	// Default 1 second.
+	DeadlineMargin time.Duration
+
 	// InstanceID names this instance in cross-instance messages. Default:
 	// random.
 	InstanceID string
@@ -139,8 +148,9 @@ type Handler struct {
 	metrics   Metrics // never nil
 	instance  string
 
-	sessionless *mcp.StreamableHTTPHandler
-	sealer      *sealer
+	sessionless     *mcp.StreamableHTTPHandler
+	sessionlessJSON *mcp.StreamableHTTPHandler // for writers that cannot flush
+	sealer          *sealer
 
 	abandon chan struct{} // closed when Shutdown's deadline passes
 
@@ -208,6 +218,9 @@ func New(server *mcp.Server, opts *Options) (*Handler, error) {
 	if o.StreamRetry <= 0 {
 		o.StreamRetry = time.Second
 	}
+	if o.DeadlineMargin <= 0 {
+		o.DeadlineMargin = time.Second
+	}
 	for _, origin := range o.AllowedOrigins {
 		if origin == "*" {
 			continue
@@ -241,13 +254,18 @@ func New(server *mcp.Server, opts *Options) (*Handler, error) {
 
 	server.AddReceivingMiddleware(h.middleware)
 
-	h.sessionless = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
-		Stateless: true,
-		// Localhost protection and body limits are applied by Handler itself.
-		DisableLocalhostProtection: true,
-		MaxRequestBodyBytes:        o.MaxBodyBytes,
-		Logger:                     h.log,
-	})
+	sessionless := func(jsonResponse bool) *mcp.StreamableHTTPHandler {
+		return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
+			Stateless:    true,
+			JSONResponse: jsonResponse,
+			// Localhost protection and body limits are applied by Handler itself.
+			DisableLocalhostProtection: true,
+			MaxRequestBodyBytes:        o.MaxBodyBytes,
+			Logger:                     h.log,
+		})
+	}
+	h.sessionless = sessionless(false)
+	h.sessionlessJSON = sessionless(true)
 
 	h.subscribe()
 	return h, nil
@@ -268,7 +286,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if version >= version20260728 {
-		h.sessionless.ServeHTTP(w, r)
+		h.serveSessionless(w, r)
 		return
 	}
 	switch r.Method {
@@ -282,6 +300,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 	}
+}
+
+// serveSessionless serves a 2026-07-28 request with go-sdk's stateless
+// handler: with JSON answers through a writer that cannot flush, and ending
+// DeadlineMargin before the request's deadline, if it has one.
+func (h *Handler) serveSessionless(w http.ResponseWriter, r *http.Request) {
+	if d, ok := r.Context().Deadline(); ok {
+		ctx, cancel := context.WithDeadline(r.Context(), d.Add(-h.opts.DeadlineMargin))
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	if !canFlush(w) {
+		h.sessionlessJSON.ServeHTTP(w, r)
+		return
+	}
+	h.sessionless.ServeHTTP(w, r)
 }
 
 func isLegacyVersion(v string) bool {
@@ -350,8 +384,7 @@ func isLoopback(hostport string) bool {
 func (h *Handler) storeError(w http.ResponseWriter, op string, err error) {
 	if errors.Is(err, state.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		h.log.Warn("state store unavailable", "op", op, "error", err)
-		w.Header().Set("Retry-After", strconv.Itoa(int((h.opts.RetryAfter+time.Second-1)/time.Second)))
-		http.Error(w, "Service Unavailable: session store unreachable, retry shortly", http.StatusServiceUnavailable)
+		h.unavailable(w, "Service Unavailable: session store unreachable, retry shortly")
 		return
 	}
 	h.log.Error("state store error", "op", op, "error", err)
@@ -426,14 +459,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	default:
 		close(h.draining)
 	}
-	done := h.bgIdle
-	if h.bgRunning == 0 {
-		done = make(chan struct{})
-		close(done)
-	} else if done == nil {
-		done = make(chan struct{})
-		h.bgIdle = done
-	}
+	done := h.idleLocked()
 	h.mu.Unlock()
 	select {
 	case <-done:
@@ -448,6 +474,36 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		h.mu.Unlock()
 		return fmt.Errorf("handler: shutdown: requests still running: %w", ctx.Err())
 	}
+}
+
+// Settle waits until the work that outlived its HTTP request is done (a
+// call whose stream ended early, with its response going to the store) or
+// ctx ends. Platforms that freeze the process once the response is sent
+// (AWS Lambda) call it before the invocation ends, with the time left.
+func (h *Handler) Settle(ctx context.Context) error {
+	h.mu.Lock()
+	done := h.idleLocked()
+	h.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("handler: settle: requests still running: %w", ctx.Err())
+	}
+}
+
+// idleLocked returns a channel closed when no background work runs. mu
+// must be held.
+func (h *Handler) idleLocked() <-chan struct{} {
+	if h.bgRunning == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	if h.bgIdle == nil {
+		h.bgIdle = make(chan struct{})
+	}
+	return h.bgIdle
 }
 
 // bgStart counts background work that Shutdown waits for; bgEnd ends it.

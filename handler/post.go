@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/mcpfleet/mcpfleet/state"
@@ -92,7 +93,7 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(headerSessionID)
 	if err == nil && sid == "" && isSessionless(msgs) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		h.sessionless.ServeHTTP(w, r)
+		h.serveSessionless(w, r)
 		return
 	}
 	if err != nil {
@@ -180,6 +181,15 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Work is bounded by RequestTimeout and by the request's own deadline,
+	// when a platform adapter set one (AWS Lambda's invocation deadline):
+	// it ends DeadlineMargin before it, so the answer still gets out.
+	timeout, cause := h.workTimeout(r)
+	if timeout <= 0 {
+		h.unavailable(w, "Service Unavailable: no time left to handle the request before the platform's deadline")
+		return
+	}
+
 	c := h.newConn(sid, rec, version, len(requests))
 	extra := &mcp.RequestExtra{TokenInfo: auth.TokenInfoFromContext(r.Context()), Header: r.Header}
 	if len(calls) > 0 {
@@ -195,6 +205,8 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 			prime:       version >= version20251125,
 			attached:    true,
 			pending:     calls,
+			json:        !canFlush(w),
+			batch:       batch,
 			done:        make(chan struct{}),
 			detached:    make(chan struct{}),
 			maxKeptSize: int(h.opts.EventLogLength),
@@ -233,7 +245,7 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 		// Notifications only: answer 202 once they were handled, so that a
 		// request that follows on another instance sees their effect.
 		c.endInput()
-		h.finish(c, ss, h.opts.RequestTimeout)
+		h.finish(c, ss, timeout)
 		if err := c.storeFailure(); err != nil {
 			h.storeError(w, "persist notification", err)
 			return
@@ -253,12 +265,16 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 	h.bgStart()
 	go func() {
 		defer h.bgEnd()
-		timer := time.NewTimer(h.opts.RequestTimeout)
+		timer := time.NewTimer(timeout)
 		defer timer.Stop()
 		select {
 		case <-st.done:
 		case <-timer.C:
-			h.log.Warn("request timed out; cancelling", "session", sid, "timeout", h.opts.RequestTimeout)
+			h.log.Warn("request ran out of time; cancelling", "session", sid, "timeout", timeout.Round(time.Millisecond).String(), "cause", cause)
+			// Cancel the handlers (their context ends) and answer the
+			// calls with an error, so the stream ends cleanly now.
+			c.cancelCalls(cause)
+			st.failPending(codeRequestTimeout, "request cancelled: "+cause)
 		}
 		h.finish(c, ss, 5*time.Second)
 	}()
@@ -271,6 +287,31 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 	case <-h.abandon:
 		st.detach(h.opts.StreamRetry)
 	}
+}
+
+// codeRequestTimeout is the JSON-RPC error code of a call cancelled because
+// it ran out of time (the TypeScript SDK's RequestTimeout).
+const codeRequestTimeout = -32001
+
+// workTimeout returns how long a request's work may run: RequestTimeout, or
+// less when the request's context has a deadline (set by a platform
+// adapter), which it then ends DeadlineMargin before. cause says which.
+func (h *Handler) workTimeout(r *http.Request) (time.Duration, string) {
+	timeout := h.opts.RequestTimeout
+	cause := fmt.Sprintf("it exceeded the request timeout (%s)", timeout)
+	if d, ok := r.Context().Deadline(); ok {
+		if left := time.Until(d) - h.opts.DeadlineMargin; left < timeout {
+			timeout = left
+			cause = "the platform's deadline for this request (e.g. the function timeout) is near; retry it"
+		}
+	}
+	return timeout, cause
+}
+
+// unavailable answers 503 with the Retry-After hint.
+func (h *Handler) unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((h.opts.RetryAfter+time.Second-1)/time.Second)))
+	http.Error(w, msg, http.StatusServiceUnavailable)
 }
 
 // finish closes an ephemeral session, waiting at most wait for its handlers.
