@@ -56,7 +56,9 @@ import (
 	"time"
 
 	"github.com/mcpfleet/mcpfleet/adapters/cloudrun"
+	"github.com/mcpfleet/mcpfleet/adapters/lambda"
 	"github.com/mcpfleet/mcpfleet/handler"
+	"github.com/mcpfleet/mcpfleet/internal/awssecret"
 	"github.com/mcpfleet/mcpfleet/internal/config"
 	"github.com/mcpfleet/mcpfleet/state"
 	"github.com/mcpfleet/mcpfleet/telemetry"
@@ -154,6 +156,20 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 			fmt.Fprintf(stderr, "mcpfleet: %v\n", err)
 			return 2
 		}
+		if arn := cfg.RedisPasswordSecretARN; arn != "" {
+			// Read from Secrets Manager at the first connection (and again
+			// when it is rotated), never at start-up.
+			secrets, err := awssecret.New(awssecret.Options{Lookup: lookup})
+			if err != nil {
+				fmt.Fprintf(stderr, "mcpfleet: REDIS_PASSWORD_SECRET_ARN: %v\n", err)
+				return 2
+			}
+			user := ropts.Username
+			ropts.CredentialsProviderContext = func(ctx context.Context) (string, string, error) {
+				password, err := secrets.Get(ctx, arn)
+				return user, password, err
+			}
+		}
 		client := redis.NewUniversalClient(ropts)
 		defer client.Close()
 		if err := tel.InstrumentRedis(client); err != nil {
@@ -212,6 +228,26 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 
 	mux := http.NewServeMux()
 	mux.Handle(mcpPath, limitConcurrency(h, cfg.MaxConcurrentRequests, app.stats))
+	if lambda.Running() {
+		// AWS Lambda: one invocation at a time, frozen in between. Work
+		// that outlived its response settles, and telemetry is flushed,
+		// before the invocation ends.
+		mode, _ := lambda.Mode(cfg.LambdaInvokeMode) // validated by config
+		log.Info("mcpfleet: serving on AWS Lambda", "invokeMode", string(mode))
+		lambda.Start(tel.HTTPMiddleware(mux), lambda.Options{
+			InvokeMode: mode,
+			AfterInvoke: func(ctx context.Context) {
+				if err := h.Settle(ctx); err != nil {
+					log.WarnContext(ctx, "mcpfleet: work still running at the end of the invocation", "err", err)
+				}
+				if err := tel.Flush(ctx); err != nil {
+					log.WarnContext(ctx, "mcpfleet: telemetry not flushed", "err", err)
+				}
+			},
+			Logger: log,
+		})
+		return 1 // Start returns only if the runtime API failed
+	}
 	// The health endpoints are answered by cloudrun.Run in front of this:
 	// probes make no spans.
 	err = cloudrun.Run(ctx, &service{Handler: tel.HTTPMiddleware(mux), mcp: h, drain: drain}, cloudrun.Options{

@@ -52,6 +52,10 @@ type Config struct {
 	// RedisTLSCAFile is a PEM file with the CA(s) that sign the Redis server
 	// certificate (managed Redis with a private CA). Needs rediss://.
 	RedisTLSCAFile string `env:"REDIS_TLS_CA_FILE"`
+	// RedisPasswordSecretARN names an AWS Secrets Manager secret whose value
+	// is the AUTH password (AWS Lambda): read at the first connection, not
+	// at start-up, and never put in the environment.
+	RedisPasswordSecretARN string `env:"REDIS_PASSWORD_SECRET_ARN"`
 	// RedisMode is single, cluster or sentinel.
 	RedisMode RedisMode `env:"REDIS_MODE" envDefault:"single"`
 	// RedisSentinelMaster is the Sentinel master name (sentinel mode only).
@@ -74,6 +78,11 @@ type Config struct {
 	LogLevel LogLevel `env:"LOG_LEVEL" envDefault:"info"`
 	// LogFormat is auto (JSON unless stderr is a terminal), json or text.
 	LogFormat LogFormat `env:"LOG_FORMAT" envDefault:"auto"`
+
+	// LambdaInvokeMode is the function URL's invoke mode on AWS Lambda:
+	// RESPONSE_STREAM (SSE streams) or BUFFERED (JSON answers, polled GET
+	// streams). Ignored elsewhere.
+	LambdaInvokeMode string `env:"LAMBDA_INVOKE_MODE" envDefault:"RESPONSE_STREAM"`
 
 	// ShutdownGrace is the drain budget after SIGTERM.
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"10s"`
@@ -216,6 +225,12 @@ func (c *Config) validate(p *problems, failed map[string]bool) {
 	if ok("MCP_ERROR_RATE_DEGRADED") && !(c.ErrorRateDegraded > 0 && c.ErrorRateDegraded <= 1) {
 		p.add("MCP_ERROR_RATE_DEGRADED", fmt.Sprintf("%v is outside (0, 1]", c.ErrorRateDegraded))
 	}
+	switch m := strings.ToUpper(strings.TrimSpace(c.LambdaInvokeMode)); m {
+	case "RESPONSE_STREAM", "BUFFERED":
+		c.LambdaInvokeMode = m
+	default:
+		p.add("LAMBDA_INVOKE_MODE", fmt.Sprintf("%q is not RESPONSE_STREAM or BUFFERED (the function URL's invoke mode)", c.LambdaInvokeMode))
+	}
 	if c.StateKey != "" {
 		key, err := decodeKey(string(c.StateKey))
 		if err != nil {
@@ -230,10 +245,11 @@ func (c *Config) validateRedis(p *problems, ok func(string) bool) {
 	if c.RedisURL == "" {
 		// In-memory state: Redis-only settings are a sign of a forgotten URL.
 		for key, set := range map[string]bool{
-			"REDIS_PASSWORD":        c.RedisPassword != "",
-			"REDIS_TLS_CA_FILE":     c.RedisTLSCAFile != "",
-			"REDIS_SENTINEL_MASTER": c.RedisSentinelMaster != "",
-			"REDIS_MODE":            ok("REDIS_MODE") && c.RedisMode != RedisSingle,
+			"REDIS_PASSWORD":            c.RedisPassword != "",
+			"REDIS_PASSWORD_SECRET_ARN": c.RedisPasswordSecretARN != "",
+			"REDIS_TLS_CA_FILE":         c.RedisTLSCAFile != "",
+			"REDIS_SENTINEL_MASTER":     c.RedisSentinelMaster != "",
+			"REDIS_MODE":                ok("REDIS_MODE") && c.RedisMode != RedisSingle,
 		} {
 			if set {
 				p.add(key, "is set but REDIS_URL is empty (in-memory state); set REDIS_URL or unset it")
@@ -263,6 +279,14 @@ func (c *Config) validateRedis(p *problems, ok func(string) bool) {
 	_, urlHasPassword := u.User.Password()
 	if ok("REDIS_MODE") && c.RedisMode != RedisSentinel && urlHasPassword && c.RedisPassword != "" {
 		p.add("REDIS_PASSWORD", "is set and REDIS_URL also has a password: keep one")
+	}
+	if arn := c.RedisPasswordSecretARN; arn != "" {
+		switch {
+		case c.RedisPassword != "" || urlHasPassword:
+			p.add("REDIS_PASSWORD_SECRET_ARN", "is set and so is a password (REDIS_PASSWORD or in REDIS_URL): keep one")
+		case !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":secretsmanager:") || !strings.Contains(arn, ":secret:"):
+			p.add("REDIS_PASSWORD_SECRET_ARN", fmt.Sprintf("%q is not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)", arn))
+		}
 	}
 	if c.RedisTLSCAFile != "" {
 		if u.Scheme != "rediss" {
@@ -559,6 +583,7 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("MCP_ADDR", c.Addr),
 		slog.String("REDIS_URL", c.RedisURL.String()),
 		slog.String("REDIS_PASSWORD", c.RedisPassword.String()),
+		slog.String("REDIS_PASSWORD_SECRET_ARN", c.RedisPasswordSecretARN),
 		slog.String("REDIS_TLS_CA_FILE", c.RedisTLSCAFile),
 		slog.String("REDIS_MODE", string(c.RedisMode)),
 		slog.String("REDIS_SENTINEL_MASTER", c.RedisSentinelMaster),
@@ -569,6 +594,7 @@ func (c *Config) attrs() []slog.Attr {
 		slog.String("MCP_ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ",")),
 		slog.String("LOG_LEVEL", string(c.LogLevel)),
 		slog.String("LOG_FORMAT", string(c.LogFormat)),
+		slog.String("LAMBDA_INVOKE_MODE", c.LambdaInvokeMode),
 		slog.String("SHUTDOWN_GRACE", c.ShutdownGrace.String()),
 		slog.String("MCP_STATE_KEY", c.StateKey.String()),
 		slog.Float64("MCP_ERROR_RATE_DEGRADED", c.ErrorRateDegraded),

@@ -40,6 +40,7 @@ func TestDefaults(t *testing.T) {
 		LogFormat:             LogAuto,
 		ShutdownGrace:         10 * time.Second,
 		ErrorRateDegraded:     0.1,
+		LambdaInvokeMode:      "RESPONSE_STREAM",
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("defaults:\n got %s\nwant %s", c.Redacted(), want.Redacted())
@@ -206,6 +207,10 @@ func TestInvalid(t *testing.T) {
 		{"cluster db", map[string]string{"REDIS_URL": "redis://redis:6379/2", "REDIS_MODE": "cluster"}, `REDIS_URL: database "2": Redis Cluster has only database 0`},
 		{"password without URL", map[string]string{"REDIS_PASSWORD": "x"}, `REDIS_PASSWORD: is set but REDIS_URL is empty (in-memory state); set REDIS_URL or unset it`},
 		{"mode without URL", map[string]string{"REDIS_MODE": "cluster"}, `REDIS_MODE: is set but REDIS_URL is empty (in-memory state); set REDIS_URL or unset it`},
+		{"secret ARN without URL", map[string]string{"REDIS_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis-AbCdEf"}, `REDIS_PASSWORD_SECRET_ARN: is set but REDIS_URL is empty (in-memory state); set REDIS_URL or unset it`},
+		{"secret ARN and password", map[string]string{"REDIS_URL": "rediss://u:p@cache:6379", "REDIS_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis-AbCdEf"}, `REDIS_PASSWORD_SECRET_ARN: is set and so is a password (REDIS_PASSWORD or in REDIS_URL): keep one`},
+		{"secret ARN malformed", map[string]string{"REDIS_URL": "rediss://cache:6379", "REDIS_PASSWORD_SECRET_ARN": "redis-password"}, `REDIS_PASSWORD_SECRET_ARN: "redis-password" is not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)`},
+		{"invoke mode", map[string]string{"LAMBDA_INVOKE_MODE": "STREAM"}, `LAMBDA_INVOKE_MODE: "STREAM" is not RESPONSE_STREAM or BUFFERED (the function URL's invoke mode)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,8 +316,8 @@ func TestRedaction(t *testing.T) {
 			}
 		}
 	}
-	want := `MCP_SERVER_NAME=mcpfleet PORT=8080 MCP_ADDR="" REDIS_URL=rediss://default:xxxxx@10.0.0.3:6378/1 REDIS_PASSWORD="" REDIS_TLS_CA_FILE=` + ca.caFile +
-		` REDIS_MODE=single REDIS_SENTINEL_MASTER="" MCP_SESSION_TTL=30m0s MCP_REQUEST_TIMEOUT=5m0s MCP_MAX_BODY_BYTES=4MiB MCP_MAX_CONCURRENT_REQUESTS=1000 MCP_ALLOWED_ORIGINS="" LOG_LEVEL=info LOG_FORMAT=auto SHUTDOWN_GRACE=10s MCP_STATE_KEY=[redacted] MCP_ERROR_RATE_DEGRADED=0.1`
+	want := `MCP_SERVER_NAME=mcpfleet PORT=8080 MCP_ADDR="" REDIS_URL=rediss://default:xxxxx@10.0.0.3:6378/1 REDIS_PASSWORD="" REDIS_PASSWORD_SECRET_ARN="" REDIS_TLS_CA_FILE=` + ca.caFile +
+		` REDIS_MODE=single REDIS_SENTINEL_MASTER="" MCP_SESSION_TTL=30m0s MCP_REQUEST_TIMEOUT=5m0s MCP_MAX_BODY_BYTES=4MiB MCP_MAX_CONCURRENT_REQUESTS=1000 MCP_ALLOWED_ORIGINS="" LOG_LEVEL=info LOG_FORMAT=auto LAMBDA_INVOKE_MODE=RESPONSE_STREAM SHUTDOWN_GRACE=10s MCP_STATE_KEY=[redacted] MCP_ERROR_RATE_DEGRADED=0.1`
 	if got := c.Redacted(); got != want {
 		t.Errorf("Redacted:\n got %s\nwant %s", got, want)
 	}
