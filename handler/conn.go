@@ -361,6 +361,10 @@ func (s *stream) writeJSONLocked() {
 	_, _ = s.w.Write(body)
 }
 
+// resumable reports whether a client can resume the stream with
+// Last-Event-ID: its events have IDs (a priming event first, 2025-11-25).
+func (s *stream) resumable() bool { return s.prime && !s.json }
+
 // failPending answers every call still pending with a JSON-RPC error, so the
 // stream ends cleanly: the request ran out of time (RequestTimeout, or the
 // platform's deadline) and its handler was cancelled. A response the

@@ -116,11 +116,13 @@ type Options struct {
 	// DeadlineMargin applies to requests whose context has a deadline: a
 	// platform adapter sets one from the platform's own limit (the AWS
 	// Lambda adapter: the invocation's deadline, after which the function
-	// is frozen or killed). DeadlineMargin before it, GET streams end with
-	// the StreamRetry hint, so the client resumes with Last-Event-ID on
-	// another invocation, and calls still running are cancelled and
-	// answered with a JSON-RPC error (-32001), so no response is cut.
-	// Default 1 second.
+	// is frozen or killed). DeadlineMargin before it, the request's calls
+	// still running are cancelled and answered with a JSON-RPC error
+	// (-32001), and SSE streams end with the StreamRetry hint: GET streams
+	// and 2025-11-25 call streams (whose answers then wait in the store), so
+	// the client resumes with Last-Event-ID on another invocation; older
+	// call streams carry the answer inline. No response is cut. Default 1
+	// second.
 	DeadlineMargin time.Duration
 
 	// InstanceID names this instance in cross-instance messages. Default:

@@ -131,24 +131,45 @@ func TestDeadline(t *testing.T) {
 			c := &rawClient{t: t, url: f.url}
 			c.initialize()
 
+			// A 2025-11-25 call stream ends with the retry hint; the answer
+			// (-32001) waits in the store for the client's resumption.
 			start := time.Now()
 			resp := c.do("POST", `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"block","arguments":{"text":"deadline"}}}`, nil)
 			evs := readSSE(t, resp.Body, nil)
-			took := time.Since(start)
-			if took >= deadline {
+			if took := time.Since(start); took >= deadline {
 				t.Errorf("stream ended after %v, not before the deadline %v", took, deadline)
 			}
-			last := evs[len(evs)-1]
-			if !strings.Contains(last.data, `"id":9`) || !strings.Contains(last.data, `"code":-32001`) {
-				t.Fatalf("want a -32001 error answering call 9 as the last event, got %+v", evs)
+			if len(evs) < 2 || evs[len(evs)-1].retry == "" || evs[0].id == "" {
+				t.Fatalf("want priming event ... close with retry, got %+v", evs)
 			}
 			if got := receive(t, f.probe.cancelled, "the tool's context cancelled"); got != "deadline" {
 				t.Errorf("cancelled %q", got)
 			}
+			get := c.do("GET", "", map[string]string{"Content-Type": "", "Last-Event-ID": evs[0].id})
+			rest := readSSE(t, get.Body, func(ev sseEvent) bool { return strings.Contains(ev.data, `"id":9`) })
+			if len(rest) == 0 || !strings.Contains(rest[len(rest)-1].data, `"code":-32001`) {
+				t.Fatalf("resumed call stream: want the -32001 answer to call 9, got %+v", rest)
+			}
+
+			// Before 2025-11-25 streams have no event IDs: the answer comes
+			// inline, and the stream still ends before the deadline.
+			old := &rawClient{t: t, url: f.url}
+			old.initialize()
+			old.version = "2025-06-18"
+			start = time.Now()
+			resp = old.do("POST", `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"block","arguments":{"text":"old"}}}`, nil)
+			evs = readSSE(t, resp.Body, nil)
+			if took := time.Since(start); took >= deadline {
+				t.Errorf("stream ended after %v, not before the deadline %v", took, deadline)
+			}
+			if last := evs[len(evs)-1]; !strings.Contains(last.data, `"id":4`) || !strings.Contains(last.data, `"code":-32001`) {
+				t.Fatalf("want a -32001 error answering call 4 as the last event, got %+v", evs)
+			}
+			receive(t, f.probe.cancelled, "the tool's context cancelled")
 
 			// Standalone GET: notifications sent while the client reconnects
 			// are not lost.
-			get := c.do("GET", "", map[string]string{"Content-Type": ""})
+			get = c.do("GET", "", map[string]string{"Content-Type": ""})
 			var lastID string
 			first := readSSE(t, get.Body, nil) // ends by itself, before the deadline
 			if len(first) == 0 || first[len(first)-1].retry == "" {

@@ -272,8 +272,14 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 		case <-timer.C:
 			h.log.Warn("request ran out of time; cancelling", "session", sid, "timeout", timeout.Round(time.Millisecond).String(), "cause", cause)
 			// Cancel the handlers (their context ends) and answer the
-			// calls with an error, so the stream ends cleanly now.
+			// calls with an error. A resumable stream (event IDs, 2025-11-25)
+			// ends first with the retry hint and the answers go to the
+			// store: the client resumes with Last-Event-ID, on another
+			// instance or invocation; others get the answers inline.
 			c.cancelCalls(cause)
+			if st.resumable() {
+				st.detach(h.opts.StreamRetry)
+			}
 			st.failPending(codeRequestTimeout, "request cancelled: "+cause)
 		}
 		h.finish(c, ss, 5*time.Second)
