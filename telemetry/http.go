@@ -54,7 +54,11 @@ func (t *Telemetry) HTTPMiddleware(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r.WithContext(t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
 		})
 	}
+	lambda := t.platform == PlatformLambda
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lambda {
+			annotateLambda(r.Context(), trace.SpanFromContext(r.Context()))
+		}
 		info := &httpInfo{span: trace.SpanContextFromContext(r.Context()), proto: protocolVersion(r)}
 		r2 := r.WithContext(context.WithValue(r.Context(), httpInfoKey{}, info))
 		if r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody && isJSON(r.Header.Get("Content-Type")) {

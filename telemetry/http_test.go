@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/mcpfleet/mcpfleet/telemetry"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -184,4 +185,29 @@ func TestHTTPMetaParentLinksHTTP(t *testing.T) {
 		_, ok := httpServerSpans(spans)[s.Links[0].SpanContext.SpanID()]
 		return ok
 	})
+}
+
+// TestHTTPLambdaInvocation: on Lambda, the HTTP span names the invocation
+// (faas.invocation_id, aws.lambda.invoked_arn) and links to its X-Ray trace.
+func TestHTTPLambdaInvocation(t *testing.T) {
+	clearOTelEnv(t)
+	h := newHarness(t, telemetry.Options{Platform: telemetry.PlatformLambda})
+	mw := h.tel.HTTPMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{
+		AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd", InvokedFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:mcpfleet"})
+	ctx = context.WithValue(ctx, "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1") //nolint:staticcheck // aws-lambda-go's key
+	mw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, "GET", "/mcp", nil))
+	spans := h.waitSpans(t, "the HTTP span", func(spans tracetest.SpanStubs) bool { return len(httpServerSpans(spans)) == 1 })
+	for _, s := range httpServerSpans(spans) {
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes {
+			attrs[string(kv.Key)] = kv.Value.Emit()
+		}
+		if attrs["faas.invocation_id"] != "8476a536-e9f4-11e8-9739-2dfe598c3fcd" || attrs["aws.lambda.invoked_arn"] != "arn:aws:lambda:eu-west-1:123456789012:function:mcpfleet" || attrs["faas.trigger"] != "http" {
+			t.Errorf("attributes %v", attrs)
+		}
+		if len(s.Links) != 1 || s.Links[0].SpanContext.TraceID().String() != "5759e988bd862e3fe1be46a994272793" || s.Links[0].SpanContext.SpanID().String() != "53995c3f42cd8ad8" || !s.Links[0].SpanContext.IsSampled() {
+			t.Errorf("links %+v, want the X-Ray trace", s.Links)
+		}
+	}
 }

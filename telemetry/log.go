@@ -131,14 +131,15 @@ func (h *logHandler) with(g groupOrAttrs) *logHandler {
 
 // entry is one record with everything a format may write.
 type entry struct {
-	time      time.Time
-	level     slog.Level
-	message   string
-	pc        uintptr
-	span      trace.SpanContext
-	mcp       *mcpLogInfo
-	requestID string // Lambda
-	attrs     []slog.Attr
+	time        time.Time
+	level       slog.Level
+	message     string
+	pc          uintptr
+	span        trace.SpanContext
+	mcp         *mcpLogInfo
+	requestID   string // Lambda
+	xrayTraceID string // Lambda: Root of the invocation's X-Ray trace header
+	attrs       []slog.Attr
 }
 
 func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
@@ -171,6 +172,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		e.mcp, _ = ctx.Value(mcpLogInfoKey{}).(*mcpLogInfo)
 		if lc, ok := lambdacontext.FromContext(ctx); ok && lc != nil {
 			e.requestID = lc.AwsRequestID
+			e.xrayTraceID = xrayRoot(xrayHeader(ctx))
 		}
 	}
 	if c.format == formatText {

@@ -199,9 +199,10 @@ func TestLambdaLog(t *testing.T) {
 	clearOTelEnv(t)
 	h := newHarness(t, telemetry.Options{Platform: telemetry.PlatformLambda})
 	ctx := lambdacontext.NewContext(spanContext(t, true), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
+	ctx = context.WithValue(ctx, "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1") //nolint:staticcheck // aws-lambda-go's key
 	logRecord(t, h.tel.Logger(), ctx, slog.LevelWarn, "slow", slog.Int("ms", 1200), slog.String("level", "x"))
 	want := `{"timestamp":"2026-01-02T02:04:05.123456789Z","level":"WARN","message":"slow",` +
-		`"requestId":"8476a536-e9f4-11e8-9739-2dfe598c3fcd","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",` +
+		`"requestId":"8476a536-e9f4-11e8-9739-2dfe598c3fcd","xrayTraceId":"1-5759e988-bd862e3fe1be46a994272793","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",` +
 		`"span_id":"00f067aa0ba902b7","ms":1200,"_level":"x"}` + "\n"
 	if got := h.logs.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)

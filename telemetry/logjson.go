@@ -141,7 +141,8 @@ func (c *logCore) appendCloudRun(b []byte, e *entry) []byte {
 }
 
 // appendLambda writes e as one JSON line with the keys of Lambda's JSON log
-// format (timestamp, level, message, requestId) plus trace_id and span_id.
+// format (timestamp, level, message, requestId) plus xrayTraceId (the Root
+// of the invocation's X-Ray trace header), trace_id and span_id.
 func (c *logCore) appendLambda(b []byte, e *entry) []byte {
 	b = append(b, '{')
 	if !e.time.IsZero() {
@@ -157,10 +158,14 @@ func (c *logCore) appendLambda(b []byte, e *entry) []byte {
 		b = appendKey(b, "requestId")
 		b = appendString(b, e.requestID)
 	}
+	if e.xrayTraceID != "" {
+		b = appendKey(b, "xrayTraceId")
+		b = appendString(b, e.xrayTraceID)
+	}
 	b = appendCommon(b, e)
 	b = appendAttrs(b, e.attrs, func(k string) bool {
 		switch k {
-		case "timestamp", "level", "message", "requestId":
+		case "timestamp", "level", "message", "requestId", "xrayTraceId":
 			return true
 		}
 		return isCommonKey(k)
