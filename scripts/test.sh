@@ -42,6 +42,9 @@ scripts/conformance.sh all
 step "OpenTelemetry end to end (real collector, reference server)"
 scripts/otel-e2e.sh
 
+step "Lambda cold start (bootstrap binary on a local Runtime API)"
+scripts/lambda-coldstart.sh
+
 if [ -x scripts/terraform-check.sh ]; then
   step "Terraform"
   scripts/terraform-check.sh
