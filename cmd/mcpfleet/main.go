@@ -11,6 +11,12 @@
 //
 // serves http://localhost:8080/mcp with in-memory state (one instance).
 //
+// Under the AWS Lambda runtime (AWS_LAMBDA_RUNTIME_API set) the same binary,
+// named bootstrap (scripts/lambda-package.sh), serves the invocations of a
+// function URL instead (package adapters/lambda; LAMBDA_INVOKE_MODE says
+// whether the URL streams), and reads the Redis password from Secrets
+// Manager at the first connection when REDIS_PASSWORD_SECRET_ARN is set.
+//
 // Usage:
 //
 //	mcpfleet               serve (configuration from the environment)
