@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mcpfleet/mcpfleet/state"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -23,6 +25,7 @@ const (
 	msgResponse = "resp"   // a client's answer to a server-to-client request
 	msgCancel   = "cancel" // notifications/cancelled for a request
 	msgEnd      = "end"    // a session was deleted
+	msgChanged  = "chg"    // a session record changed (Nonce: the instance that changed it)
 	msgResource = "res"    // resources/updated, for sessionless listen streams
 	msgUser     = "user"   // an application broadcast (Handler.Broadcast)
 )
@@ -37,10 +40,32 @@ type busMsg struct {
 }
 
 func (h *Handler) subscribe() {
+	if h.cache != nil {
+		// The fence rings when the bus reconnects: invalidations may have
+		// been lost.
+		ring, stop := h.store.Watch(cacheFenceID)
+		done := make(chan struct{})
+		h.stopSubs = append(h.stopSubs, func() { stop(); close(done) })
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case <-ring:
+					h.cache.flush()
+				}
+			}
+		}()
+	}
 	for _, topic := range []string{topicInstance(h.instance), topicAll} {
 		ch, stop := h.store.Subscribe(topic)
 		done := make(chan struct{})
 		h.stopSubs = append(h.stopSubs, func() { stop(); close(done) })
+		if topic == topicAll && h.cache != nil {
+			h.allCh = ch
+			go h.fleetLoop(ch, done)
+			continue
+		}
 		go func() {
 			for {
 				select {
@@ -93,7 +118,14 @@ func (h *Handler) onBus(payload []byte) {
 				c.inject(req)
 			}
 		}
+	case msgChanged:
+		if m.Nonce != h.instance {
+			h.cache.drop(m.SID)
+		}
+		h.echoed(m)
 	case msgEnd:
+		h.cache.drop(m.SID)
+		h.echoed(m)
 		h.mu.Lock()
 		var victims []*conn
 		for _, c := range h.conns {
@@ -119,6 +151,114 @@ func (h *Handler) onBus(payload []byte) {
 		for _, fn := range fns {
 			fn(ctx, m.Msg)
 		}
+	}
+}
+
+// fleetLoop handles the fleet-wide topic when sessions are cached. It
+// holds busMu while it waits for a message and while it handles one, so
+// that drainBus, which takes busMu, sees every message received either
+// still in the channel or already handled: never in between.
+func (h *Handler) fleetLoop(ch <-chan []byte, done <-chan struct{}) {
+	for {
+		h.busMu.Lock()
+		select {
+		case <-done:
+			h.busMu.Unlock()
+			return
+		case payload, ok := <-ch:
+			if !ok {
+				h.busMu.Unlock()
+				return
+			}
+			h.onBus(payload)
+		case <-h.busKick:
+		}
+		h.busMu.Unlock()
+		for h.busWant.Load() > 0 { // drainers first
+			runtime.Gosched()
+		}
+	}
+}
+
+// drainBus handles the fleet-wide messages already received but not yet
+// handled, so that a cached session record is not used after its
+// invalidation arrived.
+func (h *Handler) drainBus() {
+	h.busWant.Add(1)
+	select {
+	case h.busKick <- struct{}{}: // wake fleetLoop, waiting with busMu held
+	default:
+	}
+	h.busMu.Lock()
+	h.busWant.Add(-1)
+	defer h.busMu.Unlock()
+	for {
+		select {
+		case payload, ok := <-h.allCh:
+			if !ok {
+				return
+			}
+			h.onBus(payload)
+		default:
+			return
+		}
+	}
+}
+
+// echoWait bounds how long a session change waits for its own invalidation
+// to come back from the bus.
+const echoWait = 100 * time.Millisecond
+
+// publishFenced publishes a session change (msgChanged, msgEnd) to every
+// instance and waits until this instance received it back: the store hands
+// a message to all subscribers at once, so by then the other instances
+// have it too and drop their cached record before the client, told of the
+// change, can reach them. Bounded by echoWait.
+func (h *Handler) publishFenced(ctx context.Context, m busMsg) {
+	if h.cache == nil {
+		h.publish(ctx, topicAll, m) // no cached records to fence
+		return
+	}
+	m.Nonce, m.ID = h.instance, newID()
+	done := make(chan struct{})
+	h.mu.Lock()
+	h.echoes[m.ID] = done
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.echoes, m.ID)
+		h.mu.Unlock()
+	}()
+	if !h.publish(ctx, topicAll, m) {
+		return
+	}
+	t := time.NewTimer(echoWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		// The other instances received it at the same time; give their
+		// bus readers a moment to hand it on.
+		time.Sleep(fenceGrace)
+	case <-t.C:
+		h.log.Warn("session change not echoed by the bus in time", "session", m.SID, "type", m.Type)
+	}
+}
+
+// fenceGrace is how long a session change waits, after its echo, for the
+// other instances' bus readers.
+const fenceGrace = 2 * time.Millisecond
+
+// echoed signals publishFenced that its message came back.
+func (h *Handler) echoed(m busMsg) {
+	if m.Nonce != h.instance || m.ID == "" {
+		return
+	}
+	h.mu.Lock()
+	done := h.echoes[m.ID]
+	delete(h.echoes, m.ID)
+	h.mu.Unlock()
+	if done != nil {
+		close(done)
 	}
 }
 

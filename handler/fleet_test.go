@@ -37,6 +37,8 @@ type fleetOptions struct {
 	redis      bool
 	sessionTTL time.Duration
 	wrap       func(http.Handler) http.Handler
+	metrics    []handler.Metrics // per instance
+	cacheTTL   time.Duration
 }
 
 func newFleet(t *testing.T, fo fleetOptions) *fleet {
@@ -77,11 +79,18 @@ func newFleet(t *testing.T, fo fleetOptions) *fleet {
 		})
 		var err error
 		h, err = handler.New(server, &handler.Options{
-			Store:       store,
-			SessionTTL:  fo.sessionTTL,
-			InstanceID:  fmt.Sprintf("inst%d", i),
-			RetryAfter:  time.Second,
-			StreamRetry: 50 * time.Millisecond,
+			Store:           store,
+			SessionTTL:      fo.sessionTTL,
+			InstanceID:      fmt.Sprintf("inst%d", i),
+			RetryAfter:      time.Second,
+			StreamRetry:     50 * time.Millisecond,
+			SessionCacheTTL: fo.cacheTTL,
+			Metrics: func() handler.Metrics {
+				if i < len(fo.metrics) {
+					return fo.metrics[i]
+				}
+				return nil
+			}(),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -33,6 +33,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfleet/mcpfleet/state"
@@ -125,6 +126,15 @@ type Options struct {
 	// second.
 	DeadlineMargin time.Duration
 
+	// SessionCacheTTL is how long this instance reuses a session record it
+	// loaded or wrote, so that a request of a session whose state did not
+	// change costs no store round trip. Instances tell each other when a
+	// session changes or ends, and the cache is dropped whenever that
+	// channel reconnects; SessionCacheTTL bounds staleness should such a
+	// message be lost otherwise. Default 5 seconds; negative turns the cache
+	// off. Not used with an in-memory store.
+	SessionCacheTTL time.Duration
+
 	// InstanceID names this instance in cross-instance messages. Default:
 	// random.
 	InstanceID string
@@ -149,6 +159,13 @@ type Handler struct {
 	log       *slog.Logger
 	metrics   Metrics // never nil
 	instance  string
+
+	cache   *sessionCache // nil: off
+	allCh   <-chan []byte // the fleet-wide topic's messages, when cached
+	busMu   sync.Mutex    // see fleetLoop
+	busKick chan struct{}
+	busWant atomic.Int32
+	echoes  map[string]chan struct{} // publishFenced waiting for its echo, under mu
 
 	sessionless     *mcp.StreamableHTTPHandler
 	sessionlessJSON *mcp.StreamableHTTPHandler // for writers that cannot flush
@@ -191,6 +208,8 @@ func New(server *mcp.Server, opts *Options) (*Handler, error) {
 		bcastFns: make(map[string][]func(context.Context, []byte)),
 		draining: make(chan struct{}),
 		abandon:  make(chan struct{}),
+		echoes:   make(map[string]chan struct{}),
+		busKick:  make(chan struct{}, 1),
 	}
 	if opts != nil {
 		h.opts = *opts
@@ -246,6 +265,12 @@ func New(server *mcp.Server, opts *Options) (*Handler, error) {
 	if h.store == nil {
 		h.store = state.NewMemory(state.MemoryOptions{})
 		h.ownsStore = true
+	}
+	if _, inMemory := h.store.(*state.Memory); !inMemory && o.SessionCacheTTL >= 0 {
+		if o.SessionCacheTTL == 0 {
+			o.SessionCacheTTL = 5 * time.Second
+		}
+		h.cache = newSessionCache(o.SessionCacheTTL)
 	}
 	h.metrics = noMetrics{}
 	if o.Metrics != nil {

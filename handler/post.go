@@ -45,16 +45,27 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, sid string
 		http.Error(w, "Not Found: unknown session", http.StatusNotFound)
 		return nil
 	}
-	ctx, cancel := h.storeContext(r.Context())
-	defer cancel()
-	data, err := h.store.LoadSession(ctx, sid, h.opts.SessionTTL)
-	if errors.Is(err, state.ErrNotFound) {
-		http.Error(w, "Not Found: session expired or terminated; initialize a new session", http.StatusNotFound)
-		return nil
+	data := h.cache.get(sid)
+	if data != nil {
+		// Invalidations already received go first.
+		h.drainBus()
+		data = h.cache.get(sid)
 	}
-	if err != nil {
-		h.storeError(w, "load session", err)
-		return nil
+	if data == nil {
+		gen := h.cache.generation()
+		ctx, cancel := h.storeContext(r.Context())
+		defer cancel()
+		var err error
+		data, err = h.store.LoadSession(ctx, sid, h.opts.SessionTTL)
+		if errors.Is(err, state.ErrNotFound) {
+			http.Error(w, "Not Found: session expired or terminated; initialize a new session", http.StatusNotFound)
+			return nil
+		}
+		if err != nil {
+			h.storeError(w, "load session", err)
+			return nil
+		}
+		h.cache.put(sid, data, gen)
 	}
 	rec, err := decodeRecord(data)
 	if err != nil {
@@ -425,6 +436,7 @@ func (h *Handler) serveDELETE(w http.ResponseWriter, r *http.Request) {
 	if rec == nil {
 		return
 	}
+	h.cache.drop(sid)
 	ctx, cancel := h.storeContext(r.Context())
 	defer cancel()
 	existed, err := h.store.DeleteSession(ctx, sid)
@@ -441,6 +453,6 @@ func (h *Handler) serveDELETE(w http.ResponseWriter, r *http.Request) {
 			h.log.Warn("removing subscription of deleted session", "session", sid, "uri", uri, "error", err)
 		}
 	}
-	h.publish(ctx, topicAll, busMsg{Type: msgEnd, SID: sid})
+	h.publishFenced(ctx, busMsg{Type: msgEnd, SID: sid})
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -117,10 +117,12 @@ func (c *conn) persist(ctx context.Context, method string, params mcp.Params, re
 		}
 		sctx, cancel := h.storeContext(ctx)
 		defer cancel()
-		if err := h.store.CreateSession(sctx, c.sid, rec.encode(), h.opts.SessionTTL); err != nil {
+		data := rec.encode()
+		if err := h.store.CreateSession(sctx, c.sid, data, h.opts.SessionTTL); err != nil {
 			c.failure = err
 			return errStoreUnavailable(fmt.Errorf("creating session: %w", err))
 		}
+		h.cache.set(c.sid, data)
 		c.created = true
 		return nil
 	case "notifications/initialized":
@@ -174,9 +176,17 @@ func (c *conn) persist(ctx context.Context, method string, params mcp.Params, re
 	}
 	sctx, cancel := h.storeContext(ctx)
 	defer cancel()
-	if err := h.store.SaveSession(sctx, c.sid, rec.encode(), h.opts.SessionTTL); err != nil {
+	data := rec.encode()
+	if err := h.store.SaveSession(sctx, c.sid, data, h.opts.SessionTTL); err != nil {
 		c.failure = err
+		h.cache.drop(c.sid)
 		return errStoreUnavailable(fmt.Errorf("saving session: %w", err))
+	}
+	if h.cache != nil {
+		// Before the answer leaves: instances that cached the old record
+		// drop it.
+		h.cache.set(c.sid, data)
+		h.publishFenced(ctx, busMsg{Type: msgChanged, SID: c.sid})
 	}
 	return nil
 }

@@ -270,8 +270,9 @@ func (b *bus) receiveLoop() {
 			pingPending = false
 			if !down {
 				down = true
-				b.log.Warn("state: pub/sub connection lost; watchers will be rung on reconnect", "err", err)
+				b.log.Warn("state: pub/sub connection lost; watchers are rung now and on reconnect", "err", err)
 				b.lost()
+				b.fan.ringAll()
 			}
 			backoff = min(max(2*backoff, 50*time.Millisecond), busBackoffMax)
 			select {

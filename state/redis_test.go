@@ -53,6 +53,11 @@ func TestRedisUnavailable(t *testing.T) {
 	waitSubscribeReady(t, s, "news")
 
 	srv.Stop()
+	// The loss of the connection rings every watcher once (signals may be
+	// missed from now on).
+	if !waitRing(w, 5*time.Second) {
+		t.Errorf("Watch did not ring when the connection was lost")
+	}
 	drain(w)
 
 	const bound = 3 * time.Second
@@ -95,7 +100,7 @@ func TestRedisUnavailable(t *testing.T) {
 	w2, stopW2 := s.Watch(randID(t, "s-"))
 	defer stopW2()
 	if waitRing(w, 200*time.Millisecond) {
-		t.Errorf("Watch rang while the server is down")
+		t.Errorf("Watch rang again while the server is down")
 	}
 
 	srv.Restart()

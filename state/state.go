@@ -102,8 +102,8 @@ type Store interface {
 	// Watch returns a channel that receives a value (coalesced, never
 	// blocking the store) after every append to the session's log and after
 	// the session is deleted, on any instance, plus once whenever the
-	// connection to the backend is re-established (events may have been
-	// missed). stop releases it. Watches are multiplexed: they do not hold a
+	// connection that carries these signals is lost and once when it is
+	// re-established (events may have been missed). stop releases it. Watches are multiplexed: they do not hold a
 	// backend connection each.
 	Watch(sessionID string) (ch <-chan struct{}, stop func())
 
