@@ -29,7 +29,7 @@ type Options struct {
 	Lookup func(string) (string, bool)
 
 	// TTL is how long a value is reused before it is read again, so a
-	// rotated secret is picked up. Default 5 minutes.
+	// rotated secret is picked up by new connections. Default 1 minute.
 	TTL time.Duration
 }
 
@@ -86,7 +86,7 @@ func New(opts Options) (*Reader, error) {
 	}
 	ttl := opts.TTL
 	if ttl <= 0 {
-		ttl = 5 * time.Minute
+		ttl = time.Minute
 	}
 	return &Reader{client: secretsmanager.New(o), ttl: ttl, cache: make(map[string]entry)}, nil
 }
