@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,11 +102,15 @@ func benchToolsCall(b *testing.B, h http.Handler, rt *roundTrips) {
 		before = rt.n.Load()
 	}
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for b.Loop() {
 		c.call(b)
 	}
 	b.StopTimer()
+	// CPU time of the whole process (client, server, Redis excluded) per
+	// call: steadier than wall time on a shared machine.
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	if rt != nil {
 		b.ReportMetric(float64(rt.n.Load()-before)/float64(b.N), "redis-rt/op")
 	}
@@ -196,6 +201,15 @@ func BenchmarkToolsCallRatio(b *testing.B) {
 		median(sdkNs), median(fleetNs), ratio, perCall)
 }
 
+// cpuTime is the user and system CPU time this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
 	for i := range s {
@@ -246,18 +260,26 @@ func BenchmarkToolsCallTelemetry(b *testing.B) {
 	}
 	// ns/op of every run of each sub-benchmark (-count runs them repeatedly).
 	nsPerOp := map[string][]float64{}
+	cpuPerOp := map[string][]float64{}
+	var cpu0 time.Duration
 	record := func(b *testing.B, name string) {
 		if b.N > 0 {
 			nsPerOp[name] = append(nsPerOp[name], float64(b.Elapsed().Nanoseconds())/float64(b.N))
+			cpuPerOp[name] = append(cpuPerOp[name], float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N))
 		}
 	}
+	start := func() { cpu0 = cpuTime() }
 	b.Run("off", func(b *testing.B) {
-		benchToolsCall(b, fleetHandler(b, state.NewMemory(state.MemoryOptions{})), nil)
+		h := fleetHandler(b, state.NewMemory(state.MemoryOptions{}))
+		start()
+		benchToolsCall(b, h, nil)
 		record(b, "off")
 	})
 	b.Run("disabled", func(b *testing.B) {
 		b.Setenv("OTEL_SDK_DISABLED", "true")
-		benchToolsCall(b, telemetryHandler(b, telemetry.Options{ServiceName: "bench"}), nil)
+		h := telemetryHandler(b, telemetry.Options{ServiceName: "bench"})
+		start()
+		benchToolsCall(b, h, nil)
 		record(b, "disabled")
 	})
 	b.Run("sampled", func(b *testing.B) {
@@ -280,6 +302,7 @@ func BenchmarkToolsCallTelemetry(b *testing.B) {
 				}
 			}
 		}()
+		start()
 		benchToolsCall(b, h, nil)
 		close(stop)
 		<-done
@@ -291,4 +314,49 @@ func BenchmarkToolsCallTelemetry(b *testing.B) {
 	off, disabled, sampled := median(nsPerOp["off"]), median(nsPerOp["disabled"]), median(nsPerOp["sampled"])
 	fmt.Printf("tools/call with telemetry (median of %d runs): off %.0f ns/op, disabled %.0f ns/op, sampled %.0f ns/op; throughput vs off: disabled %.2f, sampled %.2f\n",
 		len(nsPerOp["off"]), off, disabled, sampled, off/disabled, off/sampled)
+	coff, cdisabled, csampled := median(cpuPerOp["off"]), median(cpuPerOp["disabled"]), median(cpuPerOp["sampled"])
+	fmt.Printf("CPU per call: off %.0f ns, disabled %.0f ns, sampled %.0f ns; CPU-bound throughput vs off: disabled %.2f, sampled %.2f\n",
+		coff, cdisabled, csampled, coff/cdisabled, coff/csampled)
+}
+
+// BenchmarkToolsCallTelemetryRatio measures the same three set-ups as
+// BenchmarkToolsCallTelemetry, side by side in one process: alternating
+// rounds of callsPerRound calls, so that drift of the machine and of the
+// process (heap, caches) hits all three alike. It prints the median
+// throughput of disabled and sampled as fractions of off.
+// Run: go test -run '^$' -bench ToolsCallTelemetryRatio -benchtime 10x ./handler/
+func BenchmarkToolsCallTelemetryRatio(b *testing.B) {
+	const callsPerRound = 300
+	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME"} {
+		b.Setenv(k, "")
+	}
+	off := newCallSession(b, fleetHandler(b, state.NewMemory(state.MemoryOptions{})))
+	b.Setenv("OTEL_SDK_DISABLED", "true")
+	disabled := newCallSession(b, telemetryHandler(b, telemetry.Options{ServiceName: "bench"}))
+	b.Setenv("OTEL_SDK_DISABLED", "")
+	b.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+	spans := tracetest.NewInMemoryExporter()
+	sampled := newCallSession(b, telemetryHandler(b, telemetry.Options{ServiceName: "bench", SpanExporter: spans, MetricReader: sdkmetric.NewManualReader()}))
+	round := func(c *callSession) float64 {
+		start := time.Now()
+		for range callsPerRound {
+			c.call(b)
+		}
+		spans.Reset()
+		return float64(time.Since(start).Nanoseconds()) / callsPerRound
+	}
+	round(off) // warm up
+	round(disabled)
+	round(sampled)
+	var offNs, disNs, samNs []float64
+	for b.Loop() {
+		offNs = append(offNs, round(off))
+		disNs = append(disNs, round(disabled))
+		samNs = append(samNs, round(sampled))
+	}
+	rd, rs := median(offNs)/median(disNs), median(offNs)/median(samNs)
+	b.ReportMetric(rd, "disabled-ratio")
+	b.ReportMetric(rs, "sampled-ratio")
+	fmt.Printf("tools/call, alternating rounds: off %.0f ns/call, disabled %.0f, sampled %.0f; throughput vs off: disabled %.2f, sampled %.2f\n",
+		median(offNs), median(disNs), median(samNs), rd, rs)
 }

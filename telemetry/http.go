@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"go.opentelemetry.io/otel/propagation"
 	"io"
 	"mime"
@@ -149,45 +150,45 @@ func isJSON(contentType string) bool {
 // bytes (batches and other bodies return nothing).
 func peekJSONRPC(r *http.Request) (method, id string, hasID bool) {
 	body := r.Body
-	buf, err := io.ReadAll(io.LimitReader(body, peekLimit))
+	var (
+		buf []byte
+		err error
+	)
+	if n := r.ContentLength; n > 0 && n <= peekLimit {
+		buf = make([]byte, n)
+		var got int
+		got, err = io.ReadFull(body, buf)
+		buf = buf[:got]
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = nil // a short body: the handler reads what there is
+		}
+	} else {
+		buf, err = io.ReadAll(io.LimitReader(body, peekLimit))
+	}
 	var rest io.Reader = body
 	if err != nil {
 		rest = errReader{err}
 	}
 	r.Body = readCloser{Reader: io.MultiReader(bytes.NewReader(buf), rest), Closer: body}
 
-	d := json.NewDecoder(bytes.NewReader(buf))
-	d.UseNumber()
-	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+	// One pass over the bytes into two fields; params are scanned, not
+	// decoded. A batch (an array) does not decode: no single method.
+	var m struct {
+		Method string          `json:"method"`
+		ID     json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(buf, &m) != nil {
 		return "", "", false
 	}
-	for d.More() {
-		tok, err := d.Token()
-		if err != nil {
-			return method, id, hasID
+	method = m.Method
+	switch raw := bytes.TrimSpace(m.ID); {
+	case len(raw) == 0, string(raw) == "null":
+	case raw[0] == '"':
+		if json.Unmarshal(raw, &id) == nil {
+			hasID = true
 		}
-		switch key, _ := tok.(string); key {
-		case "method":
-			if d.Decode(&method) != nil {
-				return "", id, hasID
-			}
-		case "id":
-			var v any
-			if d.Decode(&v) != nil {
-				return method, "", false
-			}
-			switch x := v.(type) {
-			case string:
-				id, hasID = x, true
-			case json.Number:
-				id, hasID = x.String(), true
-			}
-		default:
-			var skip json.RawMessage
-			if d.Decode(&skip) != nil {
-				return method, id, hasID
-			}
-		}
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		id, hasID = string(raw), true
 	}
 	return method, id, hasID
 }
