@@ -282,16 +282,18 @@ func (h *Handler) servePOST(w http.ResponseWriter, r *http.Request) {
 		case <-st.done:
 		case <-timer.C:
 			h.log.Warn("request ran out of time; cancelling", "session", sid, "timeout", timeout.Round(time.Millisecond).String(), "cause", cause)
-			// Cancel the handlers (their context ends) and answer the
-			// calls with an error. A resumable stream (event IDs, 2025-11-25)
+			// Answer the calls with an error and cancel the handlers
+			// (their context ends). A resumable stream (event IDs, 2025-11-25)
 			// ends first with the retry hint and the answers go to the
 			// store: the client resumes with Last-Event-ID, on another
 			// instance or invocation; others get the answers inline.
-			c.cancelCalls(cause)
 			if st.resumable() {
 				st.detach(h.opts.StreamRetry)
 			}
+			// Answer first: a handler that returns at once when cancelled
+			// must not answer with a bare "context canceled".
 			st.failPending(codeRequestTimeout, "request cancelled: "+cause)
+			c.cancelCalls(cause)
 		}
 		h.finish(c, ss, 5*time.Second)
 	}()
