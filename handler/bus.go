@@ -155,34 +155,41 @@ func (h *Handler) onBus(payload []byte) {
 }
 
 // fleetLoop handles the fleet-wide topic when sessions are cached. It
-// holds busMu while it waits for a message and while it handles one, so
-// that drainBus, which takes busMu, sees every message received either
-// still in the channel or already handled: never in between.
+// holds busMu while it waits for a message and while it applies the
+// message's cache invalidation, so that drainBus, which takes busMu, finds
+// every received invalidation either still in the channel or applied:
+// never in between. The rest of the handling (which may do I/O) runs
+// after busMu is released.
 func (h *Handler) fleetLoop(ch <-chan []byte, done <-chan struct{}) {
 	for {
+		var payload []byte
 		h.busMu.Lock()
 		select {
 		case <-done:
 			h.busMu.Unlock()
 			return
-		case payload, ok := <-ch:
+		case p, ok := <-ch:
 			if !ok {
 				h.busMu.Unlock()
 				return
 			}
-			h.onBus(payload)
+			h.invalidate(p)
+			payload = p
 		case <-h.busKick:
 		}
 		h.busMu.Unlock()
+		if payload != nil {
+			h.onBus(payload)
+		}
 		for h.busWant.Load() > 0 { // drainers first
 			runtime.Gosched()
 		}
 	}
 }
 
-// drainBus handles the fleet-wide messages already received but not yet
-// handled, so that a cached session record is not used after its
-// invalidation arrived.
+// drainBus applies the cache invalidations among the fleet-wide messages
+// already received but not yet handled, so that a cached session record is
+// not used after its invalidation arrived; then it handles those messages.
 func (h *Handler) drainBus() {
 	h.busWant.Add(1)
 	select {
@@ -191,17 +198,35 @@ func (h *Handler) drainBus() {
 	}
 	h.busMu.Lock()
 	h.busWant.Add(-1)
-	defer h.busMu.Unlock()
-	for {
+	var drained [][]byte
+	for more := true; more; {
 		select {
 		case payload, ok := <-h.allCh:
 			if !ok {
-				return
+				more = false
+				break
 			}
-			h.onBus(payload)
+			h.invalidate(payload)
+			drained = append(drained, payload)
 		default:
-			return
+			more = false
 		}
+	}
+	h.busMu.Unlock()
+	for _, payload := range drained {
+		h.onBus(payload)
+	}
+}
+
+// invalidate drops the cached record a session change or end names.
+func (h *Handler) invalidate(payload []byte) {
+	var m busMsg
+	if json.Unmarshal(payload, &m) != nil {
+		return
+	}
+	switch {
+	case m.Type == msgEnd, m.Type == msgChanged && m.Nonce != h.instance:
+		h.cache.drop(m.SID)
 	}
 }
 
