@@ -99,12 +99,25 @@ func (h *Handler) publish(ctx context.Context, topic string, m busMsg) bool {
 	return true
 }
 
+// onBus handles a message from the bus.
 func (h *Handler) onBus(payload []byte) {
+	if m, ok := h.decodeBus(payload); ok {
+		h.handleBus(m)
+	}
+}
+
+func (h *Handler) decodeBus(payload []byte) (busMsg, bool) {
 	var m busMsg
 	if err := json.Unmarshal(payload, &m); err != nil {
 		h.log.Warn("malformed bus message", "error", err)
-		return
+		return m, false
 	}
+	return m, true
+}
+
+// handleBus acts on a decoded bus message. The session cache's
+// invalidations are applied before, by invalidate (see fleetLoop).
+func (h *Handler) handleBus(m busMsg) {
 	ctx := context.Background()
 	switch m.Type {
 	case msgResponse:
@@ -119,12 +132,8 @@ func (h *Handler) onBus(payload []byte) {
 			}
 		}
 	case msgChanged:
-		if m.Nonce != h.instance {
-			h.cache.drop(m.SID)
-		}
 		h.echoed(m)
 	case msgEnd:
-		h.cache.drop(m.SID)
 		h.echoed(m)
 		h.mu.Lock()
 		var victims []*conn
@@ -162,7 +171,10 @@ func (h *Handler) onBus(payload []byte) {
 // after busMu is released.
 func (h *Handler) fleetLoop(ch <-chan []byte, done <-chan struct{}) {
 	for {
-		var payload []byte
+		var (
+			m   busMsg
+			got bool
+		)
 		h.busMu.Lock()
 		select {
 		case <-done:
@@ -173,13 +185,14 @@ func (h *Handler) fleetLoop(ch <-chan []byte, done <-chan struct{}) {
 				h.busMu.Unlock()
 				return
 			}
-			h.invalidate(p)
-			payload = p
+			if m, got = h.decodeBus(p); got {
+				h.invalidate(m)
+			}
 		case <-h.busKick:
 		}
 		h.busMu.Unlock()
-		if payload != nil {
-			h.onBus(payload)
+		if got {
+			h.handleBus(m)
 		}
 		for h.busWant.Load() > 0 { // drainers first
 			runtime.Gosched()
@@ -198,7 +211,7 @@ func (h *Handler) drainBus() {
 	}
 	h.busMu.Lock()
 	h.busWant.Add(-1)
-	var drained [][]byte
+	var drained []busMsg
 	for more := true; more; {
 		select {
 		case payload, ok := <-h.allCh:
@@ -206,24 +219,22 @@ func (h *Handler) drainBus() {
 				more = false
 				break
 			}
-			h.invalidate(payload)
-			drained = append(drained, payload)
+			if m, ok := h.decodeBus(payload); ok {
+				h.invalidate(m)
+				drained = append(drained, m)
+			}
 		default:
 			more = false
 		}
 	}
 	h.busMu.Unlock()
-	for _, payload := range drained {
-		h.onBus(payload)
+	for _, m := range drained {
+		h.handleBus(m)
 	}
 }
 
 // invalidate drops the cached record a session change or end names.
-func (h *Handler) invalidate(payload []byte) {
-	var m busMsg
-	if json.Unmarshal(payload, &m) != nil {
-		return
-	}
+func (h *Handler) invalidate(m busMsg) {
 	switch {
 	case m.Type == msgEnd, m.Type == msgChanged && m.Nonce != h.instance:
 		h.cache.drop(m.SID)

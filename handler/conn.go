@@ -119,11 +119,11 @@ func (c *conn) Close() error {
 // notifications/cancelled would.
 func (c *conn) cancelCalls(reason string) {
 	for _, k := range c.calls {
-		var raw any
-		if json.Unmarshal([]byte(k), &raw) != nil {
+		id, ok := idFromKey(k)
+		if !ok {
 			continue
 		}
-		params, err := json.Marshal(map[string]any{"requestId": raw, "reason": reason})
+		params, err := json.Marshal(map[string]any{"requestId": id.Raw(), "reason": reason})
 		if err != nil {
 			continue
 		}
@@ -233,6 +233,16 @@ type stream struct {
 func idKey(id jsonrpc.ID) string {
 	b, _ := json.Marshal(id.Raw())
 	return string(b)
+}
+
+// idFromKey is the inverse of idKey.
+func idFromKey(k string) (jsonrpc.ID, bool) {
+	var raw any
+	if json.Unmarshal([]byte(k), &raw) != nil {
+		return jsonrpc.ID{}, false
+	}
+	id, err := jsonrpc.MakeID(raw)
+	return id, err == nil
 }
 
 func eventID(streamID string, idx int64) string {
@@ -378,12 +388,8 @@ func (s *stream) failPending(code int64, msg string) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		var raw any
-		if json.Unmarshal([]byte(k), &raw) != nil {
-			continue
-		}
-		id, err := jsonrpc.MakeID(raw)
-		if err != nil {
+		id, ok := idFromKey(k)
+		if !ok {
 			continue
 		}
 		data, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: code, Message: msg}})
