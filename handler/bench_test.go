@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -54,6 +55,10 @@ type callSession struct {
 func newCallSession(tb testing.TB, h http.Handler) *callSession {
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
+	return newCallSessionSrv(tb, srv)
+}
+
+func newCallSessionSrv(tb testing.TB, srv *httptest.Server) *callSession {
 	client := srv.Client()
 	var sid string
 	post := func(body string) (*http.Response, error) {
@@ -83,15 +88,24 @@ func newCallSession(tb testing.TB, h http.Handler) *callSession {
 
 // call makes one tools/call of the echo tool.
 func (c *callSession) call(tb testing.TB) {
+	if err := c.do(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// do makes one tools/call of the echo tool, for goroutines that may not
+// call Fatal.
+func (c *callSession) do() error {
 	resp, err := c.post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`)
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"hello"`) {
-		tb.Fatalf("tools/call: %d %s", resp.StatusCode, body)
+		return fmt.Errorf("tools/call: %d %s", resp.StatusCode, body)
 	}
+	return nil
 }
 
 // benchToolsCall measures tools/call requests of one session through h.
@@ -317,6 +331,58 @@ func BenchmarkToolsCallTelemetry(b *testing.B) {
 	coff, cdisabled, csampled := median(cpuPerOp["off"]), median(cpuPerOp["disabled"]), median(cpuPerOp["sampled"])
 	fmt.Printf("CPU per call: off %.0f ns, disabled %.0f ns, sampled %.0f ns; CPU-bound throughput vs off: disabled %.2f, sampled %.2f\n",
 		coff, cdisabled, csampled, coff/cdisabled, coff/csampled)
+}
+
+// BenchmarkToolsCallTelemetryParallel measures throughput rather than
+// latency: four sessions per CPU call the echo tool concurrently through
+// one server, off, disabled and sampled as in BenchmarkToolsCallTelemetry,
+// so that ns/op is the inverse of calls per second at full load. Compare
+// the three with -count and benchstat, or run each alone in its own process
+// (telemetry state of one run does not then weigh on the next):
+//
+//	go test -run '^$' -bench 'ToolsCallTelemetryParallel/sampled' -count 6 ./handler/
+func BenchmarkToolsCallTelemetryParallel(b *testing.B) {
+	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME"} {
+		b.Setenv(k, "")
+	}
+	const perCPU = 4
+	run := func(b *testing.B, h http.Handler) {
+		srv := httptest.NewServer(h)
+		b.Cleanup(srv.Close)
+		sessions := make([]*callSession, perCPU*runtime.GOMAXPROCS(0))
+		for i := range sessions {
+			sessions[i] = newCallSessionSrv(b, srv)
+		}
+		var next atomic.Int32
+		b.SetParallelism(perCPU)
+		b.ReportAllocs()
+		cpu0 := cpuTime()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			c := sessions[int(next.Add(1)-1)%len(sessions)]
+			for pb.Next() {
+				if err := c.do(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+	b.Run("off", func(b *testing.B) {
+		run(b, fleetHandler(b, state.NewMemory(state.MemoryOptions{})))
+	})
+	b.Run("disabled", func(b *testing.B) {
+		b.Setenv("OTEL_SDK_DISABLED", "true")
+		run(b, telemetryHandler(b, telemetry.Options{ServiceName: "bench"}))
+	})
+	b.Run("sampled", func(b *testing.B) {
+		b.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+		// The exporter discards: an in-memory one would hold every span of
+		// the run, which a concurrent reset cannot keep small.
+		run(b, telemetryHandler(b, telemetry.Options{ServiceName: "bench", SpanExporter: tracetest.NewNoopExporter(), MetricReader: sdkmetric.NewManualReader()}))
+	})
 }
 
 // BenchmarkToolsCallTelemetryRatio measures the same three set-ups as

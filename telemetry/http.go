@@ -3,7 +3,6 @@ package telemetry
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"go.opentelemetry.io/otel/propagation"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -66,10 +66,10 @@ func (t *Telemetry) HTTPMiddleware(h http.Handler) http.Handler {
 			info.method, info.id, info.hasID = peekJSONRPC(r2)
 		}
 		key := headerKey(r.Header)
-		t.inflight.Store(key, info)
+		t.inflight.add(key, info)
 		defer func() {
 			info.ended.Store(true)
-			t.inflight.CompareAndDelete(key, info)
+			t.inflight.remove(key, info)
 			r.Pattern = r2.Pattern // for otelhttp's span name (http.route)
 		}()
 		h.ServeHTTP(w, r2)
@@ -114,13 +114,46 @@ func (t *Telemetry) httpInfoFor(ctx context.Context, hdr http.Header) *httpInfo 
 		return info
 	}
 	if hdr != nil {
-		if v, ok := t.inflight.Load(headerKey(hdr)); ok {
-			if info := v.(*httpInfo); !info.ended.Load() {
-				return info
-			}
+		if info := t.inflight.get(headerKey(hdr)); info != nil && !info.ended.Load() {
+			return info
 		}
 	}
 	return nil
+}
+
+// inflight maps the header map of every HTTP request being served by
+// HTTPMiddleware to its httpInfo, so that MCPMiddleware finds the HTTP span
+// of the request that carried a message even when go-sdk handles it under
+// an older request's context (its stateful streamable handler does). A
+// mutex and a map: unlike sync.Map, adding a key allocates nothing once the
+// map has grown to the number of concurrent requests.
+type inflight struct {
+	mu sync.Mutex
+	m  map[uintptr]*httpInfo
+}
+
+func (f *inflight) add(key uintptr, info *httpInfo) {
+	f.mu.Lock()
+	if f.m == nil {
+		f.m = make(map[uintptr]*httpInfo)
+	}
+	f.m[key] = info
+	f.mu.Unlock()
+}
+
+// remove deletes key if it still maps to info.
+func (f *inflight) remove(key uintptr, info *httpInfo) {
+	f.mu.Lock()
+	if f.m[key] == info {
+		delete(f.m, key)
+	}
+	f.mu.Unlock()
+}
+
+func (f *inflight) get(key uintptr) *httpInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[key]
 }
 
 // staleHTTP reports whether ctx belongs to an HTTP request that has ended.
@@ -170,27 +203,7 @@ func peekJSONRPC(r *http.Request) (method, id string, hasID bool) {
 		rest = errReader{err}
 	}
 	r.Body = readCloser{Reader: io.MultiReader(bytes.NewReader(buf), rest), Closer: body}
-
-	// One pass over the bytes into two fields; params are scanned, not
-	// decoded. A batch (an array) does not decode: no single method.
-	var m struct {
-		Method string          `json:"method"`
-		ID     json.RawMessage `json:"id"`
-	}
-	if json.Unmarshal(buf, &m) != nil {
-		return "", "", false
-	}
-	method = m.Method
-	switch raw := bytes.TrimSpace(m.ID); {
-	case len(raw) == 0, string(raw) == "null":
-	case raw[0] == '"':
-		if json.Unmarshal(raw, &id) == nil {
-			hasID = true
-		}
-	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
-		id, hasID = string(raw), true
-	}
-	return method, id, hasID
+	return scanJSONRPC(buf)
 }
 
 type readCloser struct {

@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
-	"go.opentelemetry.io/otel/semconv/v1.41.0/mcpconv"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -147,11 +146,19 @@ func (t *Telemetry) serveMCP(ctx context.Context, method string, req mcp.Request
 	if target != "" {
 		name += " " + target
 	}
+	// Span and metric attributes, all known up front but for the outcome
+	// (and the protocol version an initialize negotiates), so that the span
+	// gets them in one go. The metric's list starts with the method and
+	// leaves room for what the outcome adds.
 	attrs := make([]attribute.KeyValue, 0, 12)
-	metricAttrs := make([]attribute.KeyValue, 0, 8)
+	metricAttrs := make([]attribute.KeyValue, 0, 10)
 	attrs = append(attrs, keyMethodName.String(method))
+	metricAttrs = append(metricAttrs, keyMethodName.String(method))
 	if m.sessionID != "" {
 		attrs = append(attrs, keySessionID.String(m.sessionID))
+	}
+	if m.protocolVersion != "" {
+		attrs = append(attrs, keyProtocolVersion.String(m.protocolVersion))
 	}
 	if m.tool != "" {
 		attrs = append(attrs, keyToolName.String(m.tool), semconv.GenAIOperationNameExecuteTool)
@@ -164,12 +171,12 @@ func (t *Telemetry) serveMCP(ctx context.Context, method string, req mcp.Request
 		attrs = append(attrs, keyResourceURI.String(m.uri))
 	}
 	if hi != nil {
-		net := []attribute.KeyValue{semconv.NetworkTransportTCP, semconv.NetworkProtocolName("http")}
+		attrs = append(attrs, semconv.NetworkTransportTCP, semconv.NetworkProtocolName("http"))
+		metricAttrs = append(metricAttrs, semconv.NetworkTransportTCP, semconv.NetworkProtocolName("http"))
 		if hi.proto != "" {
-			net = append(net, semconv.NetworkProtocolVersion(hi.proto))
+			attrs = append(attrs, semconv.NetworkProtocolVersion(hi.proto))
+			metricAttrs = append(metricAttrs, semconv.NetworkProtocolVersion(hi.proto))
 		}
-		attrs = append(attrs, net...)
-		metricAttrs = append(metricAttrs, net...)
 		if hi.hasID && hi.method == method {
 			attrs = append(attrs, keyRequestID.String(hi.id))
 		}
@@ -182,23 +189,23 @@ func (t *Telemetry) serveMCP(ctx context.Context, method string, req mcp.Request
 		attrs = append(attrs, keyToolArguments.String(args))
 	}
 
-	ctx, span := t.tracer.Start(parent, name,
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithTimestamp(start),
-		trace.WithAttributes(attrs...),
-		trace.WithLinks(links...),
-	)
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)}
+	if len(links) > 0 {
+		opts = append(opts, trace.WithLinks(links...))
+	}
+	ctx, span := t.tracer.Start(parent, name, opts...)
 	ctx = context.WithValue(ctx, mcpLogInfoKey{}, &mcpLogInfo{method: method, sessionID: m.sessionID, tool: m.tool})
 
 	res, err := next(ctx, method, req)
 
-	end := time.Now()
+	d := time.Since(start)
+	var late []attribute.KeyValue // span attributes the outcome adds; none on success
 	pv := m.protocolVersion
-	if ir, ok := res.(*mcp.InitializeResult); ok && ir != nil && ir.ProtocolVersion != "" {
+	if ir, ok := res.(*mcp.InitializeResult); ok && ir != nil && ir.ProtocolVersion != "" && ir.ProtocolVersion != pv {
 		pv = ir.ProtocolVersion
+		late = append(late, keyProtocolVersion.String(pv))
 	}
 	if pv != "" {
-		span.SetAttributes(keyProtocolVersion.String(pv))
 		metricAttrs = append(metricAttrs, keyProtocolVersion.String(pv))
 	}
 	var errType string
@@ -208,7 +215,7 @@ func (t *Telemetry) serveMCP(ctx context.Context, method string, req mcp.Request
 		if errors.As(err, &werr) {
 			code := strconv.FormatInt(werr.Code, 10)
 			errType = code
-			span.SetAttributes(keyRPCStatusCode.String(code))
+			late = append(late, keyRPCStatusCode.String(code))
 			metricAttrs = append(metricAttrs, keyRPCStatusCode.String(code))
 		} else {
 			errType = errorTypeOther
@@ -223,8 +230,11 @@ func (t *Telemetry) serveMCP(ctx context.Context, method string, req mcp.Request
 		span.SetStatus(codes.Error, errorTypeToolError)
 	}
 	if errType != "" {
-		span.SetAttributes(attrErrorType.String(errType))
+		late = append(late, attrErrorType.String(errType))
 		metricAttrs = append(metricAttrs, attrErrorType.String(errType))
+	}
+	if len(late) > 0 {
+		span.SetAttributes(late...)
 	}
 	switch {
 	case target == "":
@@ -233,10 +243,9 @@ func (t *Telemetry) serveMCP(ctx context.Context, method string, req mcp.Request
 	case m.prompt != "":
 		metricAttrs = append(metricAttrs, keyPromptName.String(m.prompt))
 	}
-	span.End(trace.WithTimestamp(end))
+	span.End()
 
-	d := end.Sub(start)
-	t.metrics.operation.Record(ctx, d.Seconds(), mcpconv.MethodNameAttr(method), metricAttrs...)
+	t.metrics.operation.RecordSet(ctx, d.Seconds(), attribute.NewSet(metricAttrs...))
 	if t.logger.Enabled(ctx, slog.LevelDebug) {
 		t.logger.DebugContext(ctx, "mcp message handled", "duration", d, "error.type", errType)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -77,7 +79,17 @@ type Metrics struct {
 	deliveries    metric.Int64Counter
 	storeErrors   metric.Int64Counter
 	storeDuration metric.Float64Histogram
+
+	// storeOK caches the attribute option of a successful store operation
+	// by its name (a small fixed set), so that the request path does not
+	// build the same attribute set again each time; storeOKLen bounds it.
+	storeOK    sync.Map // string → metric.MeasurementOption
+	storeOKLen atomic.Int32
 }
+
+// maxStoreOps bounds Metrics.storeOK against callers that pass unbounded
+// operation names.
+const maxStoreOps = 64
 
 func newMetrics(m metric.Meter) (*Metrics, error) {
 	var out Metrics
@@ -158,12 +170,25 @@ func (m *Metrics) RecordStoreOp(ctx context.Context, op string, d time.Duration,
 		return
 	}
 	if err == nil {
-		m.storeDuration.Record(ctx, d.Seconds(), metric.WithAttributes(AttrStoreOperation.String(op)))
+		m.storeDuration.Record(ctx, d.Seconds(), m.storeOKOption(op))
 		return
 	}
 	attrs := metric.WithAttributes(AttrStoreOperation.String(op), attrErrorType.String(errorType(err)))
 	m.storeDuration.Record(ctx, d.Seconds(), attrs)
 	m.storeErrors.Add(ctx, 1, attrs)
+}
+
+func (m *Metrics) storeOKOption(op string) metric.MeasurementOption {
+	if o, ok := m.storeOK.Load(op); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(AttrStoreOperation.String(op)))
+	if m.storeOKLen.Load() < maxStoreOps {
+		if _, loaded := m.storeOK.LoadOrStore(op, o); !loaded {
+			m.storeOKLen.Add(1)
+		}
+	}
+	return o
 }
 
 // SessionEnded records mcp.server.session.duration for a session that lasted

@@ -117,12 +117,7 @@ type Telemetry struct {
 	logger   *slog.Logger
 	redactor *redactor
 
-	// inflight maps the header map of every HTTP request being served by
-	// HTTPMiddleware to its httpInfo, so that MCPMiddleware finds the HTTP
-	// span of the request that carried a message even when go-sdk handles
-	// it under an older request's context (its stateful streamable
-	// handler does).
-	inflight sync.Map // uintptr → *httpInfo
+	inflight inflight // see inflight
 
 	shutdownOnce sync.Once
 	shutdownErr  error
