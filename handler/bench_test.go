@@ -262,6 +262,14 @@ func telemetryHandler(b *testing.B, opts telemetry.Options) http.Handler {
 	return tel.HTTPMiddleware(h)
 }
 
+// clearTelemetryEnv keeps the machine's OTEL_* and platform variables out
+// of a telemetry benchmark.
+func clearTelemetryEnv(b *testing.B) {
+	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME"} {
+		b.Setenv(k, "")
+	}
+}
+
 // BenchmarkToolsCallTelemetry measures a legacy tools/call over the
 // in-memory store with telemetry off (no middleware, no handler metrics),
 // disabled (OTEL_SDK_DISABLED=true: everything installed, no-op providers)
@@ -269,9 +277,7 @@ func telemetryHandler(b *testing.B, opts telemetry.Options) http.Handler {
 // emptied as it fills; metrics aggregated for a manual reader), and prints
 // the throughput of disabled and sampled as fractions of off.
 func BenchmarkToolsCallTelemetry(b *testing.B) {
-	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME"} {
-		b.Setenv(k, "")
-	}
+	clearTelemetryEnv(b)
 	// ns/op of every run of each sub-benchmark (-count runs them repeatedly).
 	nsPerOp := map[string][]float64{}
 	cpuPerOp := map[string][]float64{}
@@ -342,9 +348,7 @@ func BenchmarkToolsCallTelemetry(b *testing.B) {
 //
 //	go test -run '^$' -bench 'ToolsCallTelemetryParallel/sampled' -count 6 ./handler/
 func BenchmarkToolsCallTelemetryParallel(b *testing.B) {
-	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME"} {
-		b.Setenv(k, "")
-	}
+	clearTelemetryEnv(b)
 	const perCPU = 4
 	run := func(b *testing.B, h http.Handler) {
 		srv := httptest.NewServer(h)
@@ -393,9 +397,7 @@ func BenchmarkToolsCallTelemetryParallel(b *testing.B) {
 // Run: go test -run '^$' -bench ToolsCallTelemetryRatio -benchtime 10x ./handler/
 func BenchmarkToolsCallTelemetryRatio(b *testing.B) {
 	const callsPerRound = 300
-	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME"} {
-		b.Setenv(k, "")
-	}
+	clearTelemetryEnv(b)
 	off := newCallSession(b, fleetHandler(b, state.NewMemory(state.MemoryOptions{})))
 	b.Setenv("OTEL_SDK_DISABLED", "true")
 	disabled := newCallSession(b, telemetryHandler(b, telemetry.Options{ServiceName: "bench"}))
