@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -89,13 +90,11 @@ func keyName(k []byte) string {
 	case `"id"`:
 		return "id"
 	}
-	for _, c := range k {
-		if c == '\\' { // an escaped spelling, "\u0069d" say
-			name, _ := unquote(k)
-			return name
-		}
+	if bytes.IndexByte(k, '\\') < 0 {
+		return ""
 	}
-	return ""
+	name, _ := unquote(k) // an escaped spelling, "\u0069d" say
+	return name
 }
 
 // unquote returns the text of the JSON string literal q.
@@ -104,14 +103,7 @@ func unquote(q []byte) (string, bool) {
 		return "", false
 	}
 	inner := q[1 : len(q)-1]
-	plain := utf8.Valid(inner)
-	for _, c := range inner {
-		if c == '\\' {
-			plain = false
-			break
-		}
-	}
-	if plain {
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner), true
 	}
 	var s string // escapes or invalid UTF-8: let encoding/json decide
