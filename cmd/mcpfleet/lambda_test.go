@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,14 +78,24 @@ func startFunction(t *testing.T, mode lambdaemu.Mode, timeout time.Duration, env
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		emu.Close()
-		if t.Failed() {
-			t.Logf("function output:\n%s", out.String())
+		// Invocations the test's clients just left (a GET stream, say)
+		// end on their own in a moment: judge them once they have, not
+		// as Close kills their instances (which ends them as crashes).
+		var invs []lambdaemu.InvocationStats
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			invs = emu.Stats().Invocations
+			if !slices.ContainsFunc(invs, func(inv lambdaemu.InvocationStats) bool { return inv.Outcome == lambdaemu.OutcomePending }) || time.Now().After(deadline) {
+				break
+			}
 		}
-		for _, inv := range emu.Stats().Invocations {
+		emu.Close()
+		for _, inv := range invs {
 			if inv.Outcome != lambdaemu.OutcomeSuccess && inv.Outcome != lambdaemu.OutcomePending {
 				t.Errorf("invocation %s on i%d ended %s (a stream cut by the deadline, or an error)", inv.RequestID, inv.Instance, inv.Outcome)
 			}
+		}
+		if t.Failed() {
+			t.Logf("function output:\n%s", out.String())
 		}
 	})
 	return emu
