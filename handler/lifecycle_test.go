@@ -226,11 +226,11 @@ func TestShutdownDrains(t *testing.T) {
 		shut <- f.handlers[0].Shutdown(ctx)
 	}()
 	getEvents := readSSE(t, get.Body, nil)
-	if len(getEvents) == 0 || getEvents[len(getEvents)-1].retry == "" {
+	if len(getEvents) == 0 || getEvents[len(getEvents)-1].Retry == "" {
 		t.Fatalf("GET stream did not end with a retry hint: %+v", getEvents)
 	}
 	postEvents := readSSE(t, post.Body, nil)
-	if len(postEvents) == 0 || !strings.Contains(postEvents[len(postEvents)-1].data, "slow done") {
+	if len(postEvents) == 0 || !strings.Contains(postEvents[len(postEvents)-1].Data, "slow done") {
 		t.Fatalf("call did not complete on its stream: %+v", postEvents)
 	}
 	if err := receive(t, shut, "Shutdown"); err != nil {

@@ -1,7 +1,6 @@
 package handler_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpfleet/mcpfleet/handler"
+	"github.com/mcpfleet/mcpfleet/internal/ssetest"
 	"github.com/mcpfleet/mcpfleet/state"
 	"github.com/mcpfleet/mcpfleet/telemetry"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -94,39 +94,6 @@ func (f *fakeMetrics) snapshot() (opened, closed int, delivered, storeOps, store
 	return f.opened, f.closed, cp(f.delivered), cp(f.storeOps), cp(f.storeErrs), append([]endedSession(nil), f.ended...)
 }
 
-// sseStream reads an SSE body event by event.
-func sseStream(body io.Reader) <-chan sseEvent {
-	ch := make(chan sseEvent, 64)
-	go func() {
-		defer close(ch)
-		sc := bufio.NewScanner(body)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			if line == "" {
-				if ev != (sseEvent{}) {
-					ch <- ev
-				}
-				ev = sseEvent{}
-				continue
-			}
-			k, v, _ := strings.Cut(line, ":")
-			v = strings.TrimPrefix(v, " ")
-			switch k {
-			case "event":
-				ev.name = v
-			case "id":
-				ev.id = v
-			case "retry":
-				ev.retry = v
-			case "data":
-				ev.data = v
-			}
-		}
-	}()
-	return ch
-}
-
 func nextEvent(t *testing.T, ch <-chan sseEvent, what string, match func(sseEvent) bool) sseEvent {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
@@ -194,36 +161,36 @@ func TestMetricsReported(t *testing.T) {
 
 	// Elicitation asked by A, answered on B.
 	resp = a.do("POST", `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask","arguments":{}}}`, nil)
-	evs := sseStream(resp.Body)
-	ask := nextEvent(t, evs, "the elicitation request", func(ev sseEvent) bool { return strings.Contains(ev.data, "elicitation/create") })
+	evs := ssetest.Stream(resp.Body)
+	ask := nextEvent(t, evs, "the elicitation request", func(ev sseEvent) bool { return strings.Contains(ev.Data, "elicitation/create") })
 	var req struct {
 		ID json.RawMessage `json:"id"`
 	}
-	if err := json.Unmarshal([]byte(ask.data), &req); err != nil {
+	if err := json.Unmarshal([]byte(ask.Data), &req); err != nil {
 		t.Fatal(err)
 	}
 	answer := fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"action":"accept","content":{"name":"Ada"}}}`, req.ID)
 	if resp := b.do("POST", answer, nil); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("answer on B: %d", resp.StatusCode)
 	}
-	if ev := nextEvent(t, evs, "the result", func(ev sseEvent) bool { return strings.Contains(ev.data, `"id":2`) }); !strings.Contains(ev.data, "accept: Ada") {
-		t.Fatalf("result %s", ev.data)
+	if ev := nextEvent(t, evs, "the result", func(ev sseEvent) bool { return strings.Contains(ev.Data, `"id":2`) }); !strings.Contains(ev.Data, "accept: Ada") {
+		t.Fatalf("result %s", ev.Data)
 	}
 
 	// A closes the stream mid-call; the client resumes on B.
 	resp = a.do("POST", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"pause","arguments":{}}}`, nil)
 	var lastID string
 	for _, ev := range readSSE(t, resp.Body, nil) {
-		if ev.id != "" {
-			lastID = ev.id
+		if ev.ID != "" {
+			lastID = ev.ID
 		}
 	}
 	get := b.do("GET", "", map[string]string{"Last-Event-ID": lastID, "Content-Type": ""})
 	if get.StatusCode != http.StatusOK {
 		t.Fatalf("resume on B: %d", get.StatusCode)
 	}
-	rest := readSSE(t, get.Body, func(ev sseEvent) bool { return strings.Contains(ev.data, `"id":3`) })
-	if len(rest) == 0 || !strings.Contains(rest[len(rest)-1].data, "resumed") {
+	rest := readSSE(t, get.Body, func(ev sseEvent) bool { return strings.Contains(ev.Data, `"id":3`) })
+	if len(rest) == 0 || !strings.Contains(rest[len(rest)-1].Data, "resumed") {
 		t.Fatalf("resumed stream: %+v", rest)
 	}
 

@@ -139,15 +139,15 @@ func TestDeadline(t *testing.T) {
 			if took := time.Since(start); took >= deadline {
 				t.Errorf("stream ended after %v, not before the deadline %v", took, deadline)
 			}
-			if len(evs) < 2 || evs[len(evs)-1].retry == "" || evs[0].id == "" {
+			if len(evs) < 2 || evs[len(evs)-1].Retry == "" || evs[0].ID == "" {
 				t.Fatalf("want priming event ... close with retry, got %+v", evs)
 			}
 			if got := receive(t, f.probe.cancelled, "the tool's context cancelled"); got != "deadline" {
 				t.Errorf("cancelled %q", got)
 			}
-			get := c.do("GET", "", map[string]string{"Content-Type": "", "Last-Event-ID": evs[0].id})
-			rest := readSSE(t, get.Body, func(ev sseEvent) bool { return strings.Contains(ev.data, `"id":9`) })
-			if len(rest) == 0 || !strings.Contains(rest[len(rest)-1].data, `"code":-32001`) {
+			get := c.do("GET", "", map[string]string{"Content-Type": "", "Last-Event-ID": evs[0].ID})
+			rest := readSSE(t, get.Body, func(ev sseEvent) bool { return strings.Contains(ev.Data, `"id":9`) })
+			if len(rest) == 0 || !strings.Contains(rest[len(rest)-1].Data, `"code":-32001`) {
 				t.Fatalf("resumed call stream: want the -32001 answer to call 9, got %+v", rest)
 			}
 
@@ -162,7 +162,7 @@ func TestDeadline(t *testing.T) {
 			if took := time.Since(start); took >= deadline {
 				t.Errorf("stream ended after %v, not before the deadline %v", took, deadline)
 			}
-			if last := evs[len(evs)-1]; !strings.Contains(last.data, `"id":4`) || !strings.Contains(last.data, `"code":-32001`) {
+			if last := evs[len(evs)-1]; !strings.Contains(last.Data, `"id":4`) || !strings.Contains(last.Data, `"code":-32001`) {
 				t.Fatalf("want a -32001 error answering call 4 as the last event, got %+v", evs)
 			}
 			receive(t, f.probe.cancelled, "the tool's context cancelled")
@@ -172,7 +172,7 @@ func TestDeadline(t *testing.T) {
 			get = c.do("GET", "", map[string]string{"Content-Type": ""})
 			var lastID string
 			first := readSSE(t, get.Body, nil) // ends by itself, before the deadline
-			if len(first) == 0 || first[len(first)-1].retry == "" {
+			if len(first) == 0 || first[len(first)-1].Retry == "" {
 				t.Fatalf("GET stream did not end with a retry hint: %+v", first)
 			}
 			// Three notifications published on other instances while no
@@ -183,8 +183,8 @@ func TestDeadline(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 			for _, ev := range first {
-				if ev.id != "" {
-					lastID = ev.id
+				if ev.ID != "" {
+					lastID = ev.ID
 				}
 			}
 			hdr := map[string]string{"Content-Type": ""}
@@ -195,7 +195,7 @@ func TestDeadline(t *testing.T) {
 			var got []string
 			for _, ev := range readSSE(t, resumed.Body, nil) {
 				for _, n := range []string{"n1", "n2", "n3"} {
-					if strings.Contains(ev.data, `"`+n+`"`) {
+					if strings.Contains(ev.Data, `"`+n+`"`) {
 						got = append(got, n)
 					}
 				}

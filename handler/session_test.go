@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpfleet/mcpfleet/internal/ssetest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -139,13 +140,13 @@ func TestMultiRoundTripAcrossInstances(t *testing.T) {
 	}
 }
 
-// sse is a minimal SSE reader for raw protocol tests.
-type sseEvent struct{ name, id, retry, data string }
+// sseEvent is an event of an SSE response body, for raw protocol tests.
+type sseEvent = ssetest.Event
 
 func readSSE(t *testing.T, body io.Reader, stop func(sseEvent) bool) []sseEvent {
 	t.Helper()
 	var evs []sseEvent
-	for ev := range sseStream(body) {
+	for ev := range ssetest.Stream(body) {
 		evs = append(evs, ev)
 		if stop != nil && stop(ev) {
 			break
@@ -223,32 +224,32 @@ func TestResumeOnAnotherInstance(t *testing.T) {
 				t.Fatalf("content type %q", ct)
 			}
 			evs := readSSE(t, resp.Body, nil)
-			if len(evs) < 3 || evs[0].name != "prime" || evs[0].data != "" || evs[0].id == "" {
+			if len(evs) < 3 || evs[0].Name != "prime" || evs[0].Data != "" || evs[0].ID == "" {
 				t.Fatalf("want priming, progress, close; got %+v", evs)
 			}
 			last := evs[len(evs)-1]
-			if last.retry == "" {
+			if last.Retry == "" {
 				t.Fatalf("stream closed without retry hint: %+v", evs)
 			}
 			var lastID string
 			for _, ev := range evs {
-				if strings.Contains(ev.data, `"result"`) {
+				if strings.Contains(ev.Data, `"result"`) {
 					t.Fatalf("result arrived before the close: %+v", evs)
 				}
-				if ev.id != "" {
-					lastID = ev.id
+				if ev.ID != "" {
+					lastID = ev.ID
 				}
 			}
 			get := c.do("GET", "", map[string]string{"Last-Event-ID": lastID, "Content-Type": ""})
 			if get.StatusCode != 200 {
 				t.Fatalf("resume GET: %d", get.StatusCode)
 			}
-			rest := readSSE(t, get.Body, func(ev sseEvent) bool { return strings.Contains(ev.data, `"id":7`) })
-			if len(rest) == 0 || !strings.Contains(rest[len(rest)-1].data, "resumed") {
+			rest := readSSE(t, get.Body, func(ev sseEvent) bool { return strings.Contains(ev.Data, `"id":7`) })
+			if len(rest) == 0 || !strings.Contains(rest[len(rest)-1].Data, "resumed") {
 				t.Fatalf("resumed stream: %+v", rest)
 			}
 			for _, ev := range rest {
-				if strings.Contains(ev.data, "progress") {
+				if strings.Contains(ev.Data, "progress") {
 					t.Errorf("replayed an event the client already had: %+v", ev)
 				}
 			}

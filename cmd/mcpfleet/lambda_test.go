@@ -204,11 +204,11 @@ func TestLambdaDeadline(t *testing.T) {
 		if isProgress(ev) {
 			progress++
 		}
-		if ev.id != "" {
-			lastID = ev.id
+		if ev.ID != "" {
+			lastID = ev.ID
 		}
 	}
-	if progress == 0 || evs[len(evs)-1].retry == "" || lastID == "" {
+	if progress == 0 || evs[len(evs)-1].Retry == "" || lastID == "" {
 		t.Fatalf("want progress then a close event with retry; got %+v", evs)
 	}
 	// Resumption on a new invocation: the call's answer (cancelled: it ran
@@ -228,7 +228,7 @@ func TestLambdaDeadline(t *testing.T) {
 	gch := make(chan sseEvent, 10)
 	go readSSE(resp.Body, gch)
 	gevs := rest(t, gch, 2*timeout)
-	if took := time.Since(start); took >= timeout || len(gevs) == 0 || gevs[len(gevs)-1].retry == "" || gevs[len(gevs)-1].id == "" {
+	if took := time.Since(start); took >= timeout || len(gevs) == 0 || gevs[len(gevs)-1].Retry == "" || gevs[len(gevs)-1].ID == "" {
 		t.Errorf("GET stream: ended after %v with %+v; want a close event with id and retry before %v", took, gevs, timeout)
 	}
 

@@ -4,7 +4,6 @@ package main
 // process on loopback, driven over HTTP, stopped with SIGTERM.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpfleet/mcpfleet/internal/ssetest"
 )
 
 // testBinary is built at most once per test run.
@@ -210,43 +211,16 @@ func freePort(t *testing.T) int {
 
 // ---- raw MCP over HTTP ----
 
-type sseEvent struct{ name, id, retry, data string }
+// sseEvent is an event of an SSE response body.
+type sseEvent = ssetest.Event
 
-// readSSE sends the events of an SSE body to out and closes it at the end of
-// the body.
+// readSSE sends the events of an SSE body to out and closes it and the body
+// at the end of the body.
 func readSSE(body io.ReadCloser, out chan<- sseEvent) {
 	defer close(out)
 	defer body.Close()
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	var ev sseEvent
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if ev != (sseEvent{}) {
-				out <- ev
-			}
-			ev = sseEvent{}
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			continue
-		}
-		k, v, _ := strings.Cut(line, ":")
-		v = strings.TrimPrefix(v, " ")
-		switch k {
-		case "event":
-			ev.name = v
-		case "id":
-			ev.id = v
-		case "retry":
-			ev.retry = v
-		case "data":
-			if ev.data != "" {
-				ev.data += "\n"
-			}
-			ev.data += v
-		}
+	for ev := range ssetest.Stream(body) {
+		out <- ev
 	}
 }
 
@@ -262,9 +236,10 @@ type rpcMsg struct {
 	} `json:"error"`
 }
 
-func (e sseEvent) msg() rpcMsg {
+// rpcOf decodes the JSON-RPC message an event carries (zero if none).
+func rpcOf(e sseEvent) rpcMsg {
 	var m rpcMsg
-	_ = json.Unmarshal([]byte(e.data), &m)
+	_ = json.Unmarshal([]byte(e.Data), &m)
 	return m
 }
 
@@ -337,10 +312,10 @@ func waitEvent(t *testing.T, ch <-chan sseEvent, what string, timeout time.Durat
 // result waits for the response to request id on ch.
 func result(t *testing.T, ch <-chan sseEvent, id string, timeout time.Duration) rpcMsg {
 	t.Helper()
-	return waitEvent(t, ch, "response to "+id, timeout, func(ev sseEvent) bool { return string(ev.msg().ID) == id }).msg()
+	return rpcOf(waitEvent(t, ch, "response to "+id, timeout, func(ev sseEvent) bool { return string(rpcOf(ev).ID) == id }))
 }
 
-func isProgress(ev sseEvent) bool { return ev.msg().Method == "notifications/progress" }
+func isProgress(ev sseEvent) bool { return rpcOf(ev).Method == "notifications/progress" }
 
 // rest returns the remaining events of ch, which must end within timeout.
 func rest(t *testing.T, ch <-chan sseEvent, timeout time.Duration) []sseEvent {

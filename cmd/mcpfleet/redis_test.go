@@ -94,7 +94,7 @@ func TestBinaryFleetDrainAfterSIGTERM(t *testing.T) {
 	note := func(ev sseEvent) {
 		if isProgress(ev) {
 			var p struct{ Progress float64 }
-			json.Unmarshal(ev.msg().Params, &p)
+			json.Unmarshal(rpcOf(ev).Params, &p)
 			progress[p.Progress]++
 		}
 	}
@@ -104,10 +104,10 @@ func TestBinaryFleetDrainAfterSIGTERM(t *testing.T) {
 	var result *sseEvent
 	for _, ev := range rest(t, events, 10*time.Second) {
 		note(ev)
-		if ev.retry != "" {
+		if ev.Retry != "" {
 			t.Fatalf("A released the stream of a call it could finish: %+v", ev)
 		}
-		if string(ev.msg().ID) == "2" {
+		if string(rpcOf(ev).ID) == "2" {
 			ev := ev
 			result = &ev
 		}
@@ -115,7 +115,7 @@ func TestBinaryFleetDrainAfterSIGTERM(t *testing.T) {
 	if result == nil {
 		t.Fatal("the call did not complete on A while draining")
 	}
-	if m := result.msg(); m.Error != nil || !strings.Contains(string(m.Result), "Completed 6 steps") {
+	if m := rpcOf(*result); m.Error != nil || !strings.Contains(string(m.Result), "Completed 6 steps") {
 		t.Fatalf("result: %+v %s", m.Error, m.Result)
 	}
 	for i := 1; i <= 6; i++ {
@@ -130,7 +130,7 @@ func TestBinaryFleetDrainAfterSIGTERM(t *testing.T) {
 	// The session lives in Redis: B serves it.
 	c.url = b.url + mcpPath
 	again := c.stream(ctx, toolCall(3, "long_task", `{"steps":1,"step_ms":10}`, "G"), nil)
-	waitEvent(t, again, "the result on B", 10*time.Second, func(ev sseEvent) bool { return string(ev.msg().ID) == "3" })
+	waitEvent(t, again, "the result on B", 10*time.Second, func(ev sseEvent) bool { return string(rpcOf(ev).ID) == "3" })
 	b.signal(syscall.SIGTERM)
 	if code := b.wait(12 * time.Second); code != 0 {
 		t.Fatalf("B exit code %d", code)
